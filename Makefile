@@ -1,0 +1,72 @@
+# The contributor contract: CI runs `make test`; `make demo` shows the whole story locally.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+PREFECT ?= 2
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := constraints/prefect$(PREFECT).txt
+STAMP := $(VENV)/.installed-$(PREFECT)
+PYTEST_ARGS ?=
+SAMPLE_API_PORT ?= 8765
+# Targets that make/*.mk files append to `make test` (e.g. the image smoke run).
+TEST_EXTRA :=
+-include make/*.mk
+
+.PHONY: help setup lint format test pytest test-unit test-integration demo sample-api bench-ingest bench-validate clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.venv-legacy/.stamp: legacy/requirements.lock legacy/setup-venv.sh
+	bash legacy/setup-venv.sh
+	touch $@
+
+setup: $(STAMP) node_modules/.package-lock.json .venv-legacy/.stamp ## Install everything (venvs, Azurite) from the lock files
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-unit: setup ## Offline unit tests (seconds)
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: setup ## Integration tests against real services
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+test: setup lint pytest $(TEST_EXTRA) ## The whole suite: lint, unit and integration tests, extras
+
+pytest: setup ## Every pytest test (unit and integration), two workers
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+demo: setup ## Legacy flows fill the prod lake, migrated flows the dev lake, then validate
+	$(BIN)/python -m flowlib.demo
+
+sample-api: $(STAMP) ## Run the sample source APIs in the foreground
+	$(BIN)/python -m flowlib.sample_api --port $(SAMPLE_API_PORT)
+
+bench-ingest: setup ## Flow vs plain script, 1M and 5M rows
+	$(BIN)/python benchmarks/bench_ingest.py
+
+bench-validate: setup ## flowctl validate vs datacompy, 5M rows
+	$(BIN)/python benchmarks/bench_validate.py
+
+clean: ## Remove the venvs, node modules and local lakes
+	rm -rf $(VENV) .venv-legacy node_modules .lake

@@ -1,0 +1,1 @@
+"""flowctl: the command line of the flow library (``flowctl --help``)."""

@@ -1,0 +1,394 @@
+"""The one HTTP extraction path every flow uses.
+
+httpx with explicit (connect, read) timeouts; retries with exponential backoff and jitter on
+connection errors, 429 and 5xx, honouring ``Retry-After``; page-number, cursor and ``Link``-header
+pagination; bearer-token or API-key auth; and a per-source limit on concurrent requests (plus an
+optional request rate) shared by every task of the process, so the mapped tasks of one flow run
+never exceed it together.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, Protocol
+
+import httpx
+import orjson
+
+from flowlib.settings import SourceSettings, source_settings, source_token
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_SECONDS = 300.0
+Record = dict[str, Any]
+
+
+class SourceError(RuntimeError):
+    """A source request failed for good; names the source, URL and page, and what to check."""
+
+    def __init__(self, source: str, url: str, page: str, reason: str) -> None:
+        super().__init__(f"source {source!r}: {reason} (url {url}, {page})")
+        self.source = source
+        self.url = url
+        self.page = page
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A source API's contract: its name (the settings prefix) and how it authenticates."""
+
+    name: str
+    auth: Literal["bearer", "header", "none"] = "bearer"
+    auth_header: str = "Authorization"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records and where it came from."""
+
+    number: int
+    url: str
+    records: list[Record]
+
+
+class Paginator(Protocol):
+    """How a source splits a result into pages."""
+
+    def pages(self, client: SourceClient, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
+        """Yield every page in order."""
+        ...
+
+
+class _Limiter:
+    """A concurrency cap and optional request rate for one source, shared process-wide."""
+
+    def __init__(self, max_concurrency: int, rate_per_second: float | None) -> None:
+        self.semaphore = threading.BoundedSemaphore(max_concurrency)
+        self.max_concurrency = max_concurrency
+        self.interval = 1.0 / rate_per_second if rate_per_second else 0.0
+        self._lock = threading.Lock()
+        self._next_slot = 0.0
+
+    def wait_for_slot(self) -> None:
+        """Space requests at least ``interval`` apart (a simple token bucket of size one)."""
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+_LIMITERS: dict[str, _Limiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def limiter_for(source: str, settings: SourceSettings) -> _Limiter:
+    """The process-wide limiter of a source (created on first use, never at import)."""
+    with _LIMITERS_LOCK:
+        limiter = _LIMITERS.get(source)
+        if limiter is None or limiter.max_concurrency != settings.max_concurrency:
+            limiter = _Limiter(settings.max_concurrency, settings.rate_per_second)
+            _LIMITERS[source] = limiter
+        return limiter
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse ``Retry-After``: delay seconds or an HTTP date; ``None`` when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[], float]) -> float:
+    """Exponential backoff with jitter: between half and all of ``base * 2**attempt``, capped."""
+    ceiling = min(cap, base * (2**attempt))
+    return ceiling * (0.5 + 0.5 * rng())
+
+
+@dataclass
+class SourceClient:
+    """A retrying HTTP client for one source; use as a context manager."""
+
+    spec: SourceSpec
+    settings: SourceSettings = field(default_factory=SourceSettings)
+    token: str | None = None
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None
+    transport: httpx.BaseTransport | None = None
+    sleep: Callable[[float], None] = time.sleep
+    rng: Callable[[], float] = random.random
+
+    def __post_init__(self) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "flowlib"}
+        if self.spec.auth != "none":
+            if not self.token:
+                raise SourceError(
+                    self.spec.name,
+                    self.settings.url,
+                    "before the first page",
+                    "no credentials were given",
+                )
+            value = f"Bearer {self.token}" if self.spec.auth == "bearer" else self.token
+            headers[self.spec.auth_header] = value
+        timeout = httpx.Timeout(
+            self.settings.timeout_seconds, connect=self.settings.connect_timeout_seconds
+        )
+        self._client = httpx.Client(
+            base_url=self.settings.url, headers=headers, timeout=timeout, transport=self.transport
+        )
+        self._limiter = limiter_for(self.spec.name, self.settings)
+        self._log = self.logger or logging.getLogger(f"flowlib.http.{self.spec.name}")
+
+    @classmethod
+    def from_settings(
+        cls,
+        spec: SourceSpec,
+        logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+    ) -> SourceClient:
+        """Build a client from ``<SOURCE>_API_*`` settings and the source's secret."""
+        settings = source_settings(spec.name)
+        token = None if spec.auth == "none" else source_token(spec.name, settings)
+        return cls(spec=spec, settings=settings, token=token, logger=logger)
+
+    def __enter__(self) -> SourceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def request(self, url: str, params: Mapping[str, Any] | None, page: str) -> httpx.Response:
+        """GET with retries; returns a 2xx response or raises :class:`SourceError`."""
+        attempts = max(1, self.settings.max_attempts)
+        for attempt in range(attempts):
+            wait: float | None = None
+            try:
+                with self._limiter.semaphore:
+                    self._limiter.wait_for_slot()
+                    response = self._client.get(url, params=params)
+                    response.read()
+            except httpx.TransportError as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                full_url = str(self._client.build_request("GET", url, params=params).url)
+            else:
+                full_url = str(response.url)
+                if response.is_success:
+                    return response
+                if response.status_code not in RETRY_STATUSES:
+                    raise SourceError(
+                        self.spec.name,
+                        full_url,
+                        page,
+                        f"HTTP {response.status_code}: {response.text[:200]!r}; "
+                        f"{_advice(response.status_code, self.spec.name)}",
+                    )
+                reason = f"HTTP {response.status_code}"
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if attempt + 1 >= attempts:
+                raise SourceError(
+                    self.spec.name, full_url, page, f"{reason} after {attempts} attempts"
+                )
+            delay = backoff_seconds(
+                attempt, self.settings.backoff_seconds, self.settings.max_backoff_seconds, self.rng
+            )
+            if wait is not None:
+                delay = max(delay, min(wait, MAX_RETRY_AFTER_SECONDS))
+            self._log.warning(
+                "%s %s (%s): %s; retry %d/%d in %.1fs",
+                self.spec.name,
+                full_url,
+                page,
+                reason,
+                attempt + 1,
+                attempts - 1,
+                delay,
+            )
+            self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get_json(self, url: str, params: Mapping[str, Any] | None, page: str) -> Any:
+        """GET and parse JSON; a body that is not JSON fails with the URL and page."""
+        response = self.request(url, params, page)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
+            raise SourceError(
+                self.spec.name,
+                str(response.url),
+                page,
+                f"the body is not valid JSON ({exc}; {len(response.content)} bytes); "
+                "the response was cut short or the API changed",
+            ) from exc
+
+    def pages(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        paginator: Paginator,
+        max_pages: int | None = None,
+    ) -> Iterator[Page]:
+        """Every page of a resource, in order (``max_pages`` for samples)."""
+        for count, page in enumerate(paginator.pages(self, path, params), start=1):
+            yield page
+            if max_pages is not None and count >= max_pages:
+                return
+
+    def records(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        paginator: Paginator,
+        max_pages: int | None = None,
+    ) -> list[Record]:
+        """Every record of a resource, concatenated in page order."""
+        out: list[Record] = []
+        for page in self.pages(path, params, paginator, max_pages):
+            out.extend(page.records)
+        return out
+
+
+def _advice(status: int, source: str) -> str:
+    if status in (401, 403):
+        return f"check the {source} API credentials ({source.upper()}_API_TOKEN or its block)"
+    if status == 404:
+        return f"check {source.upper()}_API_URL and the endpoint path"
+    return "the request was rejected; check the parameters against the source contract"
+
+
+def _records(body: Any, field_name: str | None, source: str, url: str, page: str) -> list[Record]:
+    data = (
+        body if field_name is None else (body.get(field_name) if isinstance(body, dict) else None)
+    )
+    if not isinstance(data, list):
+        where = "the body" if field_name is None else f"field {field_name!r}"
+        raise SourceError(source, url, page, f"{where} is not a JSON list of records")
+    return data
+
+
+@dataclass(frozen=True)
+class PageNumber:
+    """``?page=N&page_size=M`` with ``total_pages`` in the body; stops on an empty page too."""
+
+    page_size: int = 100
+    page_param: str = "page"
+    size_param: str = "page_size"
+    total_field: str = "total_pages"
+    data_field: str = "data"
+
+    def pages(self, client: SourceClient, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
+        """Yield pages 1..total_pages."""
+        number = 1
+        while True:
+            query = {**params, self.page_param: number, self.size_param: self.page_size}
+            label = f"page {number}"
+            body = client.get_json(path, query, label)
+            url = f"{client.settings.url}{path}"
+            records = _records(body, self.data_field, client.spec.name, url, label)
+            total = body.get(self.total_field)
+            if not isinstance(total, int):
+                raise SourceError(
+                    client.spec.name,
+                    url,
+                    label,
+                    f"field {self.total_field!r} is missing or not an integer",
+                )
+            if records:
+                yield Page(number, url, records)
+            if number >= total or not records:
+                return
+            number += 1
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """``?cursor=C&limit=M`` with ``next_cursor`` in the body; ``null`` ends."""
+
+    limit: int = 500
+    cursor_param: str = "cursor"
+    limit_param: str = "limit"
+    next_field: str = "next_cursor"
+    data_field: str = "data"
+
+    def pages(self, client: SourceClient, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
+        """Follow the cursor until it is null."""
+        cursor: str | None = None
+        number = 1
+        while True:
+            query = {**params, self.limit_param: self.limit}
+            if cursor is not None:
+                query[self.cursor_param] = cursor
+            label = f"page {number} (cursor {cursor or 'start'})"
+            body = client.get_json(path, query, label)
+            url = f"{client.settings.url}{path}"
+            records = _records(body, self.data_field, client.spec.name, url, label)
+            yield Page(number, url, records)
+            cursor = body.get(self.next_field)
+            if not cursor:
+                return
+            if not isinstance(cursor, str):
+                raise SourceError(
+                    client.spec.name, url, label, f"field {self.next_field!r} is not a string"
+                )
+            number += 1
+
+
+@dataclass(frozen=True)
+class LinkHeader:
+    """RFC 8288 ``Link: <url>; rel="next"``: follow it until absent; the body is the list."""
+
+    per_page: int = 50
+    size_param: str = "per_page"
+    data_field: str | None = None
+
+    def pages(self, client: SourceClient, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
+        """Follow ``rel="next"`` links."""
+        url: str = path
+        query: Mapping[str, Any] | None = {**params, self.size_param: self.per_page}
+        number = 1
+        while True:
+            label = f"page {number}"
+            response = client.request(url, query, label)
+            try:
+                body = orjson.loads(response.content)
+            except orjson.JSONDecodeError as exc:
+                raise SourceError(
+                    client.spec.name,
+                    str(response.url),
+                    label,
+                    f"the body is not valid JSON ({exc})",
+                ) from exc
+            records = _records(body, self.data_field, client.spec.name, str(response.url), label)
+            yield Page(number, str(response.url), records)
+            next_link = response.links.get("next", {}).get("url")
+            if not next_link:
+                return
+            if httpx.URL(next_link).host != httpx.URL(client.settings.url).host:
+                raise SourceError(
+                    client.spec.name,
+                    str(response.url),
+                    label,
+                    f"the next link {next_link} leaves the source's host; "
+                    "refusing to send credentials there",
+                )
+            url, query = next_link, None
+            number += 1

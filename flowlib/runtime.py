@@ -1,0 +1,71 @@
+"""What a flow needs from its run: the scheduled start, a logger, and a local command line.
+
+``run_cli`` turns any flow into ``python -m flows.<project>.<flow> --target-env dev --sample``:
+the local debugging run, and the seed of the container debugging run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, get_args
+
+from flowlib.windows import utc_datetime
+
+
+def scheduled_start() -> datetime:
+    """The run's scheduled start (UTC); the current time outside a scheduled run."""
+    from prefect.runtime import flow_run
+
+    return utc_datetime(flow_run.scheduled_start_time)
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """Prefect's run logger inside a run, a plain logger outside (unit tests, ``.fn()`` calls)."""
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("flowlib")
+
+
+def _is_bool(annotation: Any) -> bool:
+    return annotation is bool or annotation == "bool"
+
+
+def build_parser(flow_obj: Any) -> argparse.ArgumentParser:
+    """One option per flow parameter; Prefect validates and converts the values."""
+    fn: Callable[..., Any] = flow_obj.fn
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {fn.__module__}", description=(fn.__doc__ or "").strip().split("\n")[0]
+    )
+    for name, param in inspect.signature(fn).parameters.items():
+        flag = "--" + name.replace("_", "-")
+        annotation = param.annotation
+        if _is_bool(annotation):
+            parser.add_argument(flag, dest=name, action="store_true", default=None)
+        else:
+            choices = [a for a in get_args(annotation) if isinstance(a, str)] or None
+            parser.add_argument(
+                flag, dest=name, default=None, choices=choices, help=f"default: {param.default!r}"
+            )
+    return parser
+
+
+def run_cli(flow_obj: Any, argv: Sequence[str] | None = None) -> int:
+    """Run a flow once from the command line; exit 1 with the error when it fails."""
+    args = build_parser(flow_obj).parse_args(argv)
+    params = {k: v for k, v in vars(args).items() if v is not None}
+    try:
+        result = flow_obj(**params)
+    except Exception as exc:  # the run is already recorded as failed; say why and exit non-zero
+        print(f"{flow_obj.name} failed: {exc}", file=sys.stderr)
+        return 1
+    print(result)
+    return 0

@@ -1,0 +1,1 @@
+"""Project ``finance``: flows that read the ``ledger`` API."""

@@ -1,0 +1,1 @@
+"""Project ``sales``: flows that read the ``shop`` API."""

@@ -1,0 +1,1 @@
+"""Prefect 1 project `sales` (shop API)."""
