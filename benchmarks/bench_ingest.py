@@ -50,8 +50,10 @@ def main() -> None:
     results = []
     with prefect_server() as server:
         for rows in args.rows:
-            with SampleApi.start_subprocess(port=0, transactions_per_day=rows) as api, \
-                    tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:  # fmt: skip
+            with (
+                SampleApi.start_subprocess(port=0, transactions_per_day=rows) as api,
+                tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp,
+            ):
                 plain_lake, flow_lake = Path(tmp, "plain"), Path(tmp, "flow")
                 env = server.env()
                 env.update(
@@ -61,33 +63,71 @@ def main() -> None:
                     PREFECT_LOGGING_LEVEL="WARNING",
                 )
                 plain = run(
-                    [sys.executable, str(HERE / "plain_ingest.py"), "--url", api.url, "--key",
-                     api.ledger_key, "--day", DAY, "--shards", str(args.shards), "--lake",
-                     str(plain_lake)], env,
-                )  # fmt: skip
+                    [
+                        sys.executable,
+                        str(HERE / "plain_ingest.py"),
+                        "--url",
+                        api.url,
+                        "--key",
+                        api.ledger_key,
+                        "--day",
+                        DAY,
+                        "--shards",
+                        str(args.shards),
+                        "--lake",
+                        str(plain_lake),
+                    ],
+                    env,
+                )
                 flow = run(
-                    [sys.executable, str(HERE / "flow_ingest.py"), "--day", DAY, "--shards",
-                     str(args.shards)], env,
-                )  # fmt: skip
+                    [
+                        sys.executable,
+                        str(HERE / "flow_ingest.py"),
+                        "--day",
+                        DAY,
+                        "--shards",
+                        str(args.shards),
+                    ],
+                    env,
+                )
                 assert plain[1] == flow[1] == rows, (plain, flow, rows)
                 assert lake_rows(plain_lake) == lake_rows(flow_lake) == rows
                 time_ratio, mem_ratio = flow[0] / plain[0], flow[2] / plain[2]
-                results.append({"rows": rows, "plain_s": round(plain[0], 2),
-                                "flow_s": round(flow[0], 2), "plain_peak_mb": plain[2] // 1024,
-                                "flow_peak_mb": flow[2] // 1024,
-                                "time_ratio": round(time_ratio, 2),
-                                "memory_ratio": round(mem_ratio, 2)})  # fmt: skip
-                print(f"{rows:>9} rows  plain {plain[0]:6.1f}s {plain[2] // 1024:5d} MB   "
-                      f"flow {flow[0]:6.1f}s {flow[2] // 1024:5d} MB   "
-                      f"ratios time {time_ratio:.2f} memory {mem_ratio:.2f}", flush=True)  # fmt: skip
+                results.append(
+                    {
+                        "rows": rows,
+                        "plain_s": round(plain[0], 2),
+                        "flow_s": round(flow[0], 2),
+                        "plain_peak_mb": plain[2] // 1024,
+                        "flow_peak_mb": flow[2] // 1024,
+                        "time_ratio": round(time_ratio, 2),
+                        "memory_ratio": round(mem_ratio, 2),
+                    }
+                )
+                print(
+                    f"{rows:>9} rows  plain {plain[0]:6.1f}s {plain[2] // 1024:5d} MB   "
+                    f"flow {flow[0]:6.1f}s {flow[2] // 1024:5d} MB   "
+                    f"ratios time {time_ratio:.2f} memory {mem_ratio:.2f}",
+                    flush=True,
+                )
     out = HERE / "results" / f"ingest-prefect{major}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"prefect": prefect.__version__, "cpus": os.cpu_count(),
-                               "python": platform.python_version(), "results": results},
-                              indent=2))  # fmt: skip
+    out.write_text(
+        json.dumps(
+            {
+                "prefect": prefect.__version__,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     last = results[-1]
-    print(f"ingest {last['rows']} rows: time ratio {last['time_ratio']:.2f}, "
-          f"memory ratio {last['memory_ratio']:.2f}")  # fmt: skip
+    print(
+        f"ingest {last['rows']} rows: time ratio {last['time_ratio']:.2f}, "
+        f"memory ratio {last['memory_ratio']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ Generates (fixed seed, in a temp dir) a prod and a dev lake each holding one Par
 column, and a different run timestamp in its name and different row-group sizes. Then runs, each in
 its own subprocess so wall time and peak RSS (``os.wait4`` rusage of that child) are its own:
 
+* ``flowctl startup``: ``flowctl --help`` (interpreter and imports; informational);
 * ``floor``: read both files with ``pyarrow.parquet.read_table`` (the least any tool must do);
 * ``flowctl --key id``: ``flowctl validate --key id --json ...`` (rows matched by key);
 * ``flowctl positional``: the same without ``--key`` (informational);
+* ``flowctl --key id, dev shuffled``: the dev rows in random order, so the keyed comparison
+  must hash-partition (informational; ``--no-shuffled`` skips it);
 * ``datacompy``: ``pandas.read_parquet`` both, ``datacompy.PandasCompare(join_columns="id")``,
   ``matches()`` and ``all_mismatch()`` (to find the differing row).
 
@@ -29,16 +32,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 SEED = 20261125
 CHUNK = 500_000
 PROD_NAME = "events_20260101T020000.parquet"
 DEV_NAME = "events_20260101T023000.parquet"
 DATASET = "bench/src/events/2026/01/01"
-CATEGORIES = np.array(["books", "games", "garden", "kitchen", "music", "sports", "tools", "toys"])
+CATEGORIES = ["books", "games", "garden", "kitchen", "music", "sports", "tools", "toys"]
 
 DATACOMPY_CHILD = r"""
 import json, sys
@@ -68,14 +67,18 @@ def changed_row(rows: int) -> int:
     return int(rows * 0.6283) if rows > 10 else rows - 1
 
 
-def _chunk(rng: np.random.Generator, start: int, n: int) -> pa.Table:
+def _chunk(rng, start, n):
+    import numpy as np
+    import pyarrow as pa
+
+    categories = np.array(CATEGORIES)
     ids = np.arange(start + 1, start + n + 1, dtype=np.int64)
     return pa.table(
         {
             "id": ids,
             "customer_id": rng.integers(1, 200_000, n, dtype=np.int64),
             "amount": np.round(rng.gamma(2.0, 35.0, n), 2),
-            "category": pa.array(CATEGORIES[rng.integers(0, len(CATEGORIES), n)]),
+            "category": pa.array(categories[rng.integers(0, len(categories), n)]),
             "sku": pa.array(np.char.add("SKU-", rng.integers(0, 50_000, n).astype(str))),
             "created_at": pa.array(
                 (1_767_225_600 + ids * 3).astype("datetime64[s]").astype("datetime64[us]")
@@ -86,6 +89,10 @@ def _chunk(rng: np.random.Generator, start: int, n: int) -> pa.Table:
 
 def generate(root: Path, rows: int) -> tuple[Path, Path]:
     """Write the prod and dev files; returns their paths."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     prod_path = root / "prod" / DATASET / PROD_NAME
     dev_path = root / "dev" / DATASET / DEV_NAME
     for path in (prod_path, dev_path):
@@ -112,6 +119,18 @@ def generate(root: Path, rows: int) -> tuple[Path, Path]:
     return prod_path, dev_path
 
 
+def shuffle(dev_path: Path, target: Path) -> None:
+    """Write the dev file's rows in a random (seeded) order."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table = pq.read_table(dev_path)
+    order = np.random.default_rng(SEED + 1).permutation(table.num_rows)
+    pq.write_table(table.take(pa.array(order)), target, row_group_size=CHUNK)
+
+
 def run(cmd: list[str], label: str) -> dict[str, object]:
     """Run a child process; return its wall time, peak RSS, exit code and output."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -124,7 +143,7 @@ def run(cmd: list[str], label: str) -> dict[str, object]:
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
     peak = usage.ru_maxrss * 1024  # kilobytes on Linux
-    print(f"  {label:<20} {wall:8.2f} s  {peak / 2**20:8.0f} MiB  exit {proc.returncode}")
+    print(f"  {label:<24} {wall:8.2f} s  {peak / 2**20:8.0f} MiB  exit {proc.returncode}")
     return {"wall": wall, "peak": peak, "code": proc.returncode, "out": stdout, "err": stderr}
 
 
@@ -140,43 +159,68 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--workdir", type=Path, default=None, help="keep the files here")
     parser.add_argument("--enforce", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--no-shuffled", dest="shuffled", action="store_false")
+    parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--shuffle", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = args.rows
+    if args.generate and args.shuffle:
+        dataset = args.generate / "dev" / DATASET / DEV_NAME
+        shuffle(dataset, args.generate / "dev-shuffled" / DATASET / DEV_NAME)
+        return 0
+    if args.generate:
+        generate(args.generate, rows)
+        return 0
     target_id = changed_row(rows) + 1
     print(
         f"bench-validate: {rows} rows x 6 columns; machine: {os.cpu_count()} CPUs, "
         f"{_memory_gib():.0f} GiB RAM, {platform.python_implementation()} "
-        f"{platform.python_version()}"
+        f"{platform.python_version()}; load average {os.getloadavg()[0]:.1f}"
     )
     with tempfile.TemporaryDirectory(prefix="bench-validate-", dir=args.workdir) as tmp:
         root = Path(tmp)
         start = time.perf_counter()
-        prod_path, dev_path = generate(root, rows)
+        # in a child: a child's ru_maxrss includes the RSS of the parent it was forked from,
+        # so this process stays small (no numpy/pyarrow) and the measurements stay clean
+        script = [sys.executable, __file__, "--rows", str(rows), "--generate", str(root)]
+        subprocess.run(script, check=True)
+        prod_path = root / "prod" / DATASET / PROD_NAME
+        dev_path = root / "dev" / DATASET / DEV_NAME
         size = (prod_path.stat().st_size + dev_path.stat().st_size) / 2**20
         print(f"  generated in {time.perf_counter() - start:.1f} s ({size:.0f} MiB of Parquet)")
         prod_url, dev_url = (root / "prod").as_uri() + "/", (root / "dev").as_uri() + "/"
         report_path = root / "report.json"
         base = [flowctl(), "validate", "--prod", prod_url, "--dev", dev_url, "--quiet"]
+        startup = run([flowctl(), "--help"], "flowctl startup")
         floor = run([sys.executable, "-c", FLOOR_CHILD, str(prod_path), str(dev_path)], "floor")
         keyed = run([*base, "--key", "id", "--json", str(report_path)], "flowctl --key id")
         keyed_report = json.loads(report_path.read_text())
         positional = run([*base, "--json", str(report_path)], "flowctl positional")
         positional_report = json.loads(report_path.read_text())
-        dc = run([sys.executable, "-c", DATACOMPY_CHILD, str(prod_path), str(dev_path)], "datacompy")
+        shuffled: dict[str, object] | None = None
+        if args.shuffled:
+            subprocess.run([*script, "--shuffle"], check=True)
+            shuffled_url = (root / "dev-shuffled").as_uri() + "/"
+            shuffled_cmd = [*base[:4], "--dev", shuffled_url, "--quiet", "--key", "id"]
+            shuffled = run([*shuffled_cmd, "--json", str(report_path)], "flowctl --key, shuffled")
+            shuffled_report = json.loads(report_path.read_text())
+        dc_cmd = [sys.executable, "-c", DATACOMPY_CHILD, str(prod_path), str(dev_path)]
+        dc = run(dc_cmd, "datacompy")
     problems = []
     dc_result = json.loads(dc["out"]) if dc["code"] == 0 else {}
     if dc["code"] != 0:
         problems.append(f"datacompy failed: {str(dc['err'])[-500:]}")
     elif dc_result["matches"] or target_id not in dc_result["ids"]:
         problems.append(f"datacompy did not find id {target_id}: {dc_result}")
-    for label, result, report, expect in (
+    checks = [
         ("flowctl --key id", keyed, keyed_report, {"key": target_id}),
         ("flowctl positional", positional, positional_report, {"row": target_id - 1}),
-    ):
+    ]
+    if shuffled is not None:
+        checks.append(("flowctl shuffled", shuffled, shuffled_report, {"key": target_id}))
+    for label, result, report, expect in checks:
         pair = report["pairs"][0] if report["pairs"] else {}
-        found = [
-            m for m in pair.get("mismatches", []) if all(m[k] == v for k, v in expect.items())
-        ]
+        found = [m for m in pair.get("mismatches", []) if all(m[k] == v for k, v in expect.items())]
         ok = (
             result["code"] == 1
             and not report["passed"]
@@ -190,9 +234,19 @@ def main() -> int:
     time_ratio = float(keyed["wall"]) / float(dc["wall"])
     memory_ratio = float(keyed["peak"]) / float(dc["peak"])
     print(
+        f"  flowctl startup (imports, --help): {float(startup['wall']):.2f} s, "
+        f"{float(startup['peak']) / 2**20:.0f} MiB"
+    )
+    print(
         f"  floor share of flowctl --key id: {float(floor['wall']) / float(keyed['wall']):.0%}; "
         f"positional: {float(positional['wall']):.2f} s, "
         f"{float(positional['peak']) / 2**20:.0f} MiB"
+        + (
+            f"; shuffled dev, keyed: {float(shuffled['wall']):.2f} s, "
+            f"{float(shuffled['peak']) / 2**20:.0f} MiB"
+            if shuffled is not None
+            else ""
+        )
     )
     met_time, met_memory = time_ratio <= 1 / 3, memory_ratio <= 1 / 4
     print(
@@ -212,12 +266,7 @@ def main() -> int:
 
 
 def _memory_gib() -> float:
-    try:
-        import psutil
-
-        return float(psutil.virtual_memory().total) / 2**30
-    except ImportError:  # pragma: no cover - psutil is a dev dependency
-        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) / 2**30
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")) / 2**30
 
 
 if __name__ == "__main__":

@@ -50,9 +50,14 @@ def main() -> None:
                 while True:
                     response = client.get(
                         "/ledger/v1/transactions",
-                        params={"date": args.day, "shard": shard, "shards": args.shards,
-                                "page": page, "page_size": args.page_size},
-                    )  # fmt: skip
+                        params={
+                            "date": args.day,
+                            "shard": shard,
+                            "shards": args.shards,
+                            "page": page,
+                            "page_size": args.page_size,
+                        },
+                    )
                     response.raise_for_status()
                     body = orjson.loads(response.content)
                     records = body["data"]

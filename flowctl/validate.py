@@ -186,6 +186,8 @@ def print_summary(report: Report, console: Console) -> None:
     )
     for error in report.errors:
         console.print(f"[yellow]error:[/yellow] {error}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
     for title, paths, style in (
         ("missing in dev", report.paths.missing_in_dev, "red"),
         ("only in dev" + (" (strict)" if report.strict else ""), report.paths.only_in_dev, "cyan"),
@@ -202,7 +204,10 @@ def print_summary(report: Report, console: Console) -> None:
         noteworthy.sort(key=lambda p: (order[p.status], p.normalized))
         table = Table(title="pairs", show_lines=False, expand=False)
         for column in ("status", "path", "rows prod", "rows dev", "notes"):
-            table.add_column(column, overflow="fold", justify="right" if "rows" in column else "left")
+            if column.startswith("rows"):
+                table.add_column(column, overflow="fold", justify="right")
+            else:
+                table.add_column(column, overflow="fold")
         for pair in noteworthy[:SHOWN_PAIRS]:
             r = pair.result
             table.add_row(

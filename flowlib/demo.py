@@ -43,17 +43,29 @@ class DemoFlow:
 
 
 FLOWS = [
-    DemoFlow("sales/products_snapshot", "flows.sales.products_snapshot",
-             {"as_of": DAY.isoformat()}, {"as_of": DAY}),
-    DemoFlow("sales/orders_incremental", "flows.sales.orders_incremental",
-             {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-24T06:00:00Z"},
-             {"window_start": datetime(2026, 11, 24, tzinfo=UTC),
-              "window_end": datetime(2026, 11, 24, 6, tzinfo=UTC)}),
-    DemoFlow("finance/transactions_daily", "flows.finance.transactions_daily",
-             {"day": DAY.isoformat()}, {"day": DAY}),
-    DemoFlow("finance/fx_rates", "flows.finance.fx_rates",
-             {"day": DAY.isoformat()}, {"day": DAY}),
-]  # fmt: skip
+    DemoFlow(
+        "sales/products_snapshot",
+        "flows.sales.products_snapshot",
+        {"as_of": DAY.isoformat()},
+        {"as_of": DAY},
+    ),
+    DemoFlow(
+        "sales/orders_incremental",
+        "flows.sales.orders_incremental",
+        {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-24T06:00:00Z"},
+        {
+            "window_start": datetime(2026, 11, 24, tzinfo=UTC),
+            "window_end": datetime(2026, 11, 24, 6, tzinfo=UTC),
+        },
+    ),
+    DemoFlow(
+        "finance/transactions_daily",
+        "flows.finance.transactions_daily",
+        {"day": DAY.isoformat()},
+        {"day": DAY},
+    ),
+    DemoFlow("finance/fx_rates", "flows.finance.fx_rates", {"day": DAY.isoformat()}, {"day": DAY}),
+]
 
 
 def _env(api: SampleApi, server: PrefectServer, roots: dict[str, str]) -> dict[str, str]:

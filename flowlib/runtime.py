@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from flowlib.windows import utc_datetime
 
@@ -35,8 +35,12 @@ def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logging.getLogger("flowlib")
 
 
-def _is_bool(annotation: Any) -> bool:
-    return annotation is bool or annotation == "bool"
+def _choices(annotation: Any) -> list[str] | None:
+    """The allowed strings of a ``Literal`` (possibly inside ``X | None``)."""
+    for arg in (annotation, *get_args(annotation)):
+        if get_origin(arg) is Literal:
+            return [a for a in get_args(arg) if isinstance(a, str)]
+    return None
 
 
 def build_parser(flow_obj: Any) -> argparse.ArgumentParser:
@@ -45,13 +49,14 @@ def build_parser(flow_obj: Any) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=f"python -m {fn.__module__}", description=(fn.__doc__ or "").strip().split("\n")[0]
     )
+    hints = get_type_hints(fn)
     for name, param in inspect.signature(fn).parameters.items():
         flag = "--" + name.replace("_", "-")
-        annotation = param.annotation
-        if _is_bool(annotation):
+        annotation = hints.get(name)
+        if annotation is bool:
             parser.add_argument(flag, dest=name, action="store_true", default=None)
         else:
-            choices = [a for a in get_args(annotation) if isinstance(a, str)] or None
+            choices = _choices(annotation)
             parser.add_argument(
                 flag, dest=name, default=None, choices=choices, help=f"default: {param.default!r}"
             )

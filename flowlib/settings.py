@@ -16,8 +16,6 @@ from urllib.parse import urlparse
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from flowlib.compat import load_block
-
 TargetEnv = Literal["dev", "prod"]
 TARGET_ENVS: tuple[TargetEnv, ...] = ("dev", "prod")
 TARGET_ENV_VAR = "TARGET_ENV"
@@ -101,6 +99,8 @@ def account_name(root: str) -> str:
 def _block_connection_string(block_name: str, var: str) -> str:
     """Load a connection string from prefect-azure's ``AzureBlobStorageCredentials`` block."""
     from prefect_azure.credentials import AzureBlobStorageCredentials
+
+    from flowlib.compat import load_block
 
     try:
         block = load_block(AzureBlobStorageCredentials, block_name)
@@ -203,6 +203,8 @@ def source_token(source: str, settings: SourceSettings) -> str:
         return settings.token.get_secret_value()
     if settings.token_block:
         from prefect.blocks.system import Secret
+
+        from flowlib.compat import load_block
 
         try:
             return str(load_block(Secret, settings.token_block).get())

@@ -6,6 +6,8 @@ Rules:
   since every file would otherwise look missing.
 * Each matched pair is compared on its own; an unreadable file (corrupt, truncated, unparseable)
   makes that pair an ``error`` and the others are still compared.
+* No file selected on either side passes (nothing differs) with a report warning; a gate that
+  needs evidence should also require ``summary.matched > 0``.
 * An empty (0-byte) file on one side is an error pair; 0-byte files on both sides are identical
   and pass (with a warning); files with a header and no rows are compared normally (both sides 0
   rows with the same columns pass).
@@ -141,6 +143,10 @@ def validate_lakes(
         missing_in_dev=matched.missing_in_dev,
         only_in_dev=matched.only_in_dev,
     )
+    if not prod_files and not dev_files:
+        report.warnings.append("no file selected in either lake: nothing was compared")
+    elif not prod_files:
+        report.warnings.append("no file selected in the prod lake")
     prod_sizes = {f.path: f.size for f in prod_files}
     dev_sizes = {f.path: f.size for f in dev_files}
     total = len(report.paths.matched)

@@ -9,16 +9,24 @@ common boundaries (zero-copy), so row ``i`` of prod meets row ``i`` of dev whate
 or block sizes of each file. Each column of each aligned slice is compared vectorised. When the
 row counts differ the common prefix is compared and the pair fails on the count.
 
-**Keyed** (``keys``): rows are matched by key instead of position. To keep memory bounded
-whatever the file size, both files are *hash-partitioned* by key into ``N`` spill buckets of Arrow
-IPC on local disk (``N`` from the estimated in-memory size and ``bucket_bytes``; one bucket, kept
-in memory, when the data is small). Bucket ``b`` of prod holds exactly the keys of bucket ``b`` of
-dev, so the buckets are compared one at a time: each side is sorted by key (then file position)
-to number duplicate keys (0, 1, ... in file order), then the sides are joined on
-``(key, occurrence)``. Matched rows are compared column by column; unmatched prod rows are keys
-missing in dev, unmatched dev rows keys only in dev. Hash partitioning was chosen over an external
-sort: one sequential write and read of each file, no merge passes, and buckets are independent.
-Peak memory is about a few times ``bucket_bytes``.
+**Keyed** (``keys``): rows are matched by key instead of position. Two strategies:
+
+* *Aligned keys* (the common case: both outputs written in the same key order). The files are
+  streamed positionally while checking that row ``i`` has the same key on both sides and that keys
+  strictly increase. Then key ``k`` is at the same position on both sides and occurs once, so the
+  keyed comparison *is* the positional one: one pass, no spill. At the first key that breaks the
+  premise the attempt is dropped (nothing reported from it) and the general strategy runs.
+* *Hash partitioning* (general). To keep memory bounded whatever the file size, both files are
+  hash-partitioned by key into ``N`` spill buckets of Arrow IPC on local disk (``N`` from the
+  estimated in-memory size and ``bucket_bytes``; one bucket, kept in memory, when the data is
+  small). Bucket ``b`` of prod holds exactly the keys of bucket ``b`` of dev, so buckets are
+  compared one at a time: keys become dense integer codes (integers spanning a small range are
+  their own codes, anything else goes through Arrow's dictionary encoding), rows are matched by
+  code through a scatter array in O(n) (no sort, no join), duplicate keys are numbered 0, 1, ...
+  in file order and matched on ``(key, occurrence)``. Matched rows are compared column by column;
+  unmatched prod rows are keys missing in dev, unmatched dev rows keys only in dev. Hash
+  partitioning was chosen over an external sort: one sequential write and read of each file, no
+  merge passes, independent buckets. Peak memory is a few times ``bucket_bytes``.
 
 Rules: a key that appears several times on one side is reported as a duplicate key; duplicates are
 matched one-to-one in file order, so identical duplicates on both sides pass (with a warning),
@@ -46,10 +54,13 @@ import pyarrow.compute as pc
 from flowlib.validation.kernels import (
     BoolMask,
     hash_keys,
+    int64_array,
     key_type,
     mismatch_mask,
     plain,
     same_type,
+    to_bools,
+    to_int64,
 )
 from flowlib.validation.readers import FrameSource, SourceError, describe_error
 from flowlib.validation.report import DtypeChange, FrameComparison, KeyIssue, Mismatch, Side
@@ -364,8 +375,8 @@ def _increasing(current: list[pa.Array], previous: list[pa.Array] | None) -> boo
     greater = np.zeros(n - 1, dtype=np.bool_)
     for column in reversed(current):
         later, earlier = column.slice(1), column.slice(0, n - 1)
-        gt = np.asarray(pc.greater(later, earlier).to_numpy(zero_copy_only=False), np.bool_)
-        eq = np.asarray(pc.equal(later, earlier).to_numpy(zero_copy_only=False), np.bool_)
+        gt = to_bools(pc.greater(later, earlier))
+        eq = to_bools(pc.equal(later, earlier))
         greater = gt | (eq & greater)
     return bool(greater.all())
 
@@ -448,7 +459,7 @@ def _spill_batches(
         if not n:
             continue
         arrays = _canonical_keys(batch, keys, key_types)
-        arrays.append(pa.array(np.arange(start, start + n, dtype=np.int64)))
+        arrays.append(int64_array(np.arange(start, start + n, dtype=np.int64)))
         arrays.extend(plain(batch.column(v)) for v in values)
         start += n
         yield pa.RecordBatch.from_arrays(arrays, names=names)
@@ -483,7 +494,7 @@ class _Buckets:
         bucket = (hashes % np.uint64(self.count)).astype(np.uint16)
         order = np.argsort(bucket, kind="stable")  # a radix sort for 16-bit values
         counts = np.bincount(bucket, minlength=self.count)
-        ordered = batch.take(pa.array(order))
+        ordered = batch.take(int64_array(order))
         offset = 0
         for b in np.flatnonzero(counts).tolist():
             self._writer(b).write_batch(ordered.slice(offset, int(counts[b])))
@@ -573,25 +584,23 @@ def _finish_keys(result: FrameComparison, options: CompareOptions) -> None:
             )
 
 
-def _dense_codes(columns: list[pa.ChunkedArray], total: int) -> Int64s:
+def _dense_codes(columns: list[pa.ChunkedArray], total: int, max_size: int) -> tuple[Int64s, int]:
     """One integer code per row, equal for equal (composite) keys; nulls get codes of their own.
 
-    Integer keys spanning a small range are their own codes; anything else is dictionary-encoded
-    by Arrow's hash kernel. Codes stay below a small multiple of the row count.
+    Integer keys spanning fewer than ``max_size`` values are their own codes (direct addressing,
+    O(n)); anything else is dictionary-encoded by Arrow's hash kernel. Returns the codes and
+    their upper bound, which stays below ``max_size`` or a small multiple of the row count.
     """
     code: Int64s | None = None
     cardinality = 1
     for column in columns:
+        part: Int64s | None = None
         if pa.types.is_integer(column.type) and column.null_count == 0 and total:
-            values = np.concatenate(
-                [np.asarray(c.to_numpy(zero_copy_only=False), np.int64) for c in column.chunks]
-            )
+            values = np.concatenate([to_int64(c) for c in column.chunks])
             low, high = int(values.min()), int(values.max())
-            if high - low < 4 * total:
+            if high - low < max_size:
                 part, size = values - low, high - low + 1
-            else:
-                part, size = _encoded(column)
-        else:
+        if part is None:
             part, size = _encoded(column)
         if code is None:
             code, cardinality = part, size
@@ -602,9 +611,10 @@ def _dense_codes(columns: list[pa.ChunkedArray], total: int) -> Int64s:
             code, cardinality = code * size + part, cardinality * size
     if code is None:
         raise ValueError("no key column")
-    if cardinality > 4 * max(total, 1):
+    if cardinality > max(max_size, 4 * total):
         code = np.unique(code, return_inverse=True)[1].astype(np.int64)
-    return code
+        cardinality = int(code.max()) + 1 if len(code) else 1
+    return code, cardinality
 
 
 def _encoded(column: pa.ChunkedArray) -> tuple[Int64s, int]:
@@ -612,10 +622,7 @@ def _encoded(column: pa.ChunkedArray) -> tuple[Int64s, int]:
     chunks = encoded.chunks
     size = len(chunks[0].dictionary) if chunks else 0
     codes = np.concatenate(
-        [
-            np.asarray(pc.fill_null(c.indices, -1).to_numpy(zero_copy_only=False), np.int64)
-            for c in chunks
-        ]
+        [np.asarray(to_int64(pc.fill_null(c.indices, -1))) for c in chunks]
         or [np.zeros(0, np.int64)]
     )
     nulls = codes < 0
@@ -623,6 +630,30 @@ def _encoded(column: pa.ChunkedArray) -> tuple[Int64s, int]:
         codes[nulls] = size + np.arange(int(nulls.sum()))
         size += int(nulls.sum())
     return codes, size
+
+
+class _Scatter:
+    """Row index by code, in an array reused across buckets (reset in O(n), not O(codes))."""
+
+    def __init__(self) -> None:
+        self.where: npt.NDArray[Any] = np.zeros(0, dtype=np.int32)
+
+    def fill(self, codes: Int64s, size: int) -> bool:
+        """Index rows by code; return whether every code occurs once."""
+        dtype = np.int32 if len(codes) < 2**31 else np.int64
+        if len(self.where) < size or self.where.dtype != dtype:
+            self.where = np.full(max(size, len(self.where)), -1, dtype=dtype)
+        rows = np.arange(len(codes), dtype=dtype)
+        self.where[codes] = rows
+        return bool(np.array_equal(self.where[codes], rows))
+
+    def lookup(self, codes: Int64s) -> Int64s:
+        """The row of each code (-1: absent)."""
+        return self.where[codes].astype(np.int64)
+
+    def clear(self, codes: Int64s) -> None:
+        """Forget the codes of the last :meth:`fill`."""
+        self.where[codes] = -1
 
 
 def _occurrence(codes: Int64s) -> tuple[Int64s, Int64s, Int64s]:
@@ -655,13 +686,14 @@ class _BucketMatcher:
         self.collector = _Collector(options.max_mismatches, values, keys)
         self.missing = _KeySamples(options.max_mismatches)
         self.extra = _KeySamples(options.max_mismatches)
+        self.by_prod, self.by_dev = _Scatter(), _Scatter()
 
     def _duplicates(self, table: pa.Table, side: Side, first: Int64s, sizes: Int64s) -> None:
         self.result.duplicate_key_count[side] += len(first)
         limit = self.options.max_mismatches
         if not len(first) or len(self.result.duplicate_keys) >= 2 * limit:
             return
-        take = pa.array(first[:limit])
+        take = int64_array(first[:limit])
         keys = [table.column(c).take(take) for c in self.key_cols]
         rows = table.column(_ROW).take(take).to_pylist()
         for i, (row, size) in enumerate(zip(rows, sizes[:limit].tolist(), strict=True)):
@@ -679,26 +711,31 @@ class _BucketMatcher:
             )
             for c in self.key_cols
         ]
-        codes = _dense_codes(columns, n_p + n_d)
+        max_size = max(4 * (n_p + n_d), self.options.bucket_bytes // 8)  # 2 x int32
+        codes, size = _dense_codes(columns, n_p + n_d, max_size)
         del columns
         cp, cd = codes[:n_p], codes[n_p:]
-        occ_p, first_p, sizes_p = _occurrence(cp)
-        occ_d, first_d, sizes_d = _occurrence(cd)
-        self._duplicates(prod, "prod", first_p, sizes_p)
-        self._duplicates(dev, "dev", first_d, sizes_d)
-        if len(first_p) or len(first_d):  # match the k-th occurrence with the k-th occurrence
+        unique_d = self.by_dev.fill(cd, size)
+        unique_p = self.by_prod.fill(cp, size)
+        if not (unique_p and unique_d):  # match the k-th occurrence of a key with its k-th
+            self.by_dev.clear(cd)
+            self.by_prod.clear(cp)
+            occ_p, first_p, sizes_p = _occurrence(cp)
+            occ_d, first_d, sizes_d = _occurrence(cd)
+            self._duplicates(prod, "prod", first_p, sizes_p)
+            self._duplicates(dev, "dev", first_d, sizes_d)
             width = int(max(occ_p.max(initial=0), occ_d.max(initial=0))) + 1
             codes = np.unique(np.r_[cp, cd] * width + np.r_[occ_p, occ_d], return_inverse=True)[1]
             cp, cd = codes[:n_p], codes[n_p:]
-        size = int(codes.max(initial=-1)) + 1
-        where_dev = np.full(size, -1, dtype=np.int64)
-        where_dev[cd] = np.arange(n_d)
-        where_prod = np.full(size, -1, dtype=np.int64)
-        where_prod[cp] = np.arange(n_p)
-        partner = where_dev[cp]  # for each prod row, its dev row (or -1)
+            size = int(codes.max(initial=-1)) + 1
+            self.by_dev.fill(cd, size)
+            self.by_prod.fill(cp, size)
+        partner = self.by_dev.lookup(cp)  # for each prod row, its dev row (or -1)
         only_prod = np.flatnonzero(partner < 0)
-        only_dev = np.flatnonzero(where_prod[cd] < 0)
-        del where_dev, where_prod, codes, cp, cd
+        only_dev = np.flatnonzero(self.by_prod.lookup(cd) < 0)
+        self.by_dev.clear(cd)
+        self.by_prod.clear(cp)
+        del codes, cp, cd
         self._unmatched(prod, only_prod, self.missing, "prod")
         self._unmatched(dev, only_dev, self.extra, "dev")
         mp = np.flatnonzero(partner >= 0)
@@ -707,8 +744,9 @@ class _BucketMatcher:
         md = partner[mp]
         identity_p = len(mp) == n_p
         identity_d = len(md) == n_d and bool((md[1:] > md[:-1]).all())
-        take_p, take_d = pa.array(mp), pa.array(md)
-        rows = np.asarray(prod.column(_ROW).take(take_p).to_numpy(), dtype=np.int64)
+        take_p, take_d = int64_array(mp), int64_array(md)
+        row_column = prod.column(_ROW) if identity_p else prod.column(_ROW).take(take_p)
+        rows = to_int64(row_column)
         key_arrays: list[pa.Array | pa.ChunkedArray] | None = None
         any_row: BoolMask | None = None
         for i, column in enumerate(self.values):
@@ -734,8 +772,8 @@ class _BucketMatcher:
     def _unmatched(self, table: pa.Table, idx: Int64s, samples: _KeySamples, side: Side) -> None:
         if not len(idx):
             return
-        take = pa.array(idx)
-        rows = np.asarray(table.column(_ROW).take(take).to_numpy(), dtype=np.int64)
+        take = int64_array(idx)
+        rows = to_int64(table.column(_ROW).take(take))
         keys = [table.column(c).take(take) for c in self.key_cols]
         samples.add(side, keys, self.keys, rows)
 

@@ -143,10 +143,61 @@ def mismatch_mask(
         return _python(a, b)
 
 
-def _to_bool(arr: pa.Array | pa.ChunkedArray) -> BoolMask:
+def to_bools(arr: pa.Array | pa.ChunkedArray) -> BoolMask:
+    """A boolean Arrow array as numpy (null -> ``False``), by unpacking its bits.
+
+    Faster than ``to_numpy`` and, unlike it, never imports pandas.
+    """
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.bool_)
+    if arr.null_count:
+        arr = pc.fill_null(arr, False)
+    n = len(arr)
+    data = arr.buffers()[1]
+    if n == 0 or data is None:
+        return np.zeros(n, dtype=np.bool_)
+    bits = np.unpackbits(
+        np.frombuffer(data, dtype=np.uint8), bitorder="little", count=arr.offset + n
+    )
+    return bits[arr.offset :].view(np.bool_)
+
+
+_to_bool = to_bools
+
+
+def int64_array(values: npt.NDArray[np.integer]) -> pa.Array:
+    """A numpy integer array as an Arrow ``int64`` array (zero-copy when already int64).
+
+    ``pa.array`` on numpy input imports pandas; this does not.
+    """
+    flat = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(flat), [None, pa.py_buffer(flat)])
+
+
+def _primitive(arr: pa.Array | pa.ChunkedArray, target: pa.DataType, fill: object) -> pa.Array:
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != target:
+        arr = pc.cast(arr, target, safe=False)
+    return pc.fill_null(arr, fill) if arr.null_count else arr
+
+
+def to_float64(arr: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.float64]:
+    """A numeric Arrow array as a read-only numpy ``float64`` view (null -> ``NaN``)."""
+    flat = _primitive(arr, pa.float64(), float("nan"))
+    data = flat.buffers()[1]
+    if data is None:
+        return np.zeros(len(flat), dtype=np.float64)
+    return np.frombuffer(data, dtype=np.float64, count=len(flat), offset=flat.offset * 8)
+
+
+def to_int64(arr: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """An integer Arrow array as a read-only numpy ``int64`` view (null -> 0)."""
+    flat = _primitive(arr, pa.int64(), 0)
+    data = flat.buffers()[1]
+    if data is None:
+        return np.zeros(len(flat), dtype=np.int64)
+    return np.frombuffer(data, dtype=np.int64, count=len(flat), offset=flat.offset * 8)
 
 
 def _missing(arr: pa.Array) -> BoolMask:
@@ -180,9 +231,7 @@ def _close(
 
 
 def _as_float(arr: pa.Array) -> npt.NDArray[np.float64]:
-    if not pa.types.is_float64(arr.type):
-        arr = pc.cast(arr, pa.float64(), safe=False)
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=np.float64)
+    return to_float64(arr)
 
 
 def _float_close(a: pa.Array, b: pa.Array, abs_tol: float, rel_tol: float) -> BoolMask:
@@ -220,7 +269,7 @@ def _loose_text(a: pa.Array, b: pa.Array, abs_tol: float, rel_tol: float) -> Boo
     candidates = np.flatnonzero(result & _to_bool(both_valid))
     if len(candidates) == 0:
         return result
-    take = pa.array(candidates)
+    take = int64_array(candidates)
     ta = pc.utf8_trim_whitespace(a.take(take))
     tb = pc.utf8_trim_whitespace(b.take(take))
     equal = np.zeros(len(candidates), dtype=np.bool_)
@@ -230,7 +279,7 @@ def _loose_text(a: pa.Array, b: pa.Array, abs_tol: float, rel_tol: float) -> Boo
         )
     )
     if both_int.any():
-        idx = pa.array(np.flatnonzero(both_int))
+        idx = int64_array(np.flatnonzero(both_int))
         ia = pc.cast(pc.replace_substring_regex(ta.take(idx), r"^\+", ""), pa.int64())
         ib = pc.cast(pc.replace_substring_regex(tb.take(idx), r"^\+", ""), pa.int64())
         equal[both_int] = ~_to_bool(pc.not_equal(ia, ib))
@@ -240,7 +289,7 @@ def _loose_text(a: pa.Array, b: pa.Array, abs_tol: float, rel_tol: float) -> Boo
         )
     )
     if both_num.any():
-        idx = pa.array(np.flatnonzero(both_num))
+        idx = int64_array(np.flatnonzero(both_num))
         fa = _as_float(pc.cast(pc.replace_substring_regex(ta.take(idx), r"^\+", ""), pa.float64()))
         fb = _as_float(pc.cast(pc.replace_substring_regex(tb.take(idx), r"^\+", ""), pa.float64()))
         equal[both_num] = _close(fa, fb, abs_tol, rel_tol)
@@ -325,7 +374,7 @@ def _hash_array(arr: pa.Array) -> UInt64s:
     if pa.types.is_large_binary(t) or pa.types.is_large_string(t):
         values = _hash_binary(arr)
     elif pa.types.is_floating(t):
-        floats = np.asarray(arr.cast(pa.float64()).to_numpy(zero_copy_only=False), np.float64)
+        floats = to_float64(arr)
         floats = np.where(floats == 0.0, 0.0, floats)  # -0.0 and 0.0 are one key
         values = _mix(floats.view(np.uint64))
     elif pa.types.is_integer(t) or pa.types.is_boolean(t):
@@ -341,8 +390,7 @@ def _hash_array(arr: pa.Array) -> UInt64s:
 
 
 def _int64s(arr: pa.Array) -> UInt64s:
-    filled = pc.fill_null(arr, 0) if arr.null_count else arr
-    return np.asarray(filled.to_numpy(zero_copy_only=False), np.int64).view(np.uint64)
+    return to_int64(arr).view(np.uint64)
 
 
 def hash_keys(columns: list[pa.Array]) -> UInt64s:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flowlib.validation.frames import MiB, CompareOptions
+from flowlib.validation.frames import CompareOptions, MiB
 from flowlib.validation.paths import PathSelection, TimestampPattern, timestamp_patterns
 
 

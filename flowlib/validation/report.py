@@ -8,7 +8,8 @@ documented order) followed by a few extra fields that consumers may ignore::
                "missing_in_dev": [str], "only_in_dev": [str]},
      "pairs": [{"normalized", "status", "rows_prod", "rows_dev", "missing_columns",
                 "new_columns", "dtype_changes", "mismatches", "mismatch_count", "error", +extras}],
-     +"exit_code", +"prod_root", +"dev_root", +"options", +"errors", +"summary"}
+     +"exit_code", +"prod_root", +"dev_root", +"strict", +"options", +"errors", +"warnings",
+     +"summary"}
 
 Paths are relative to the lake roots. For an ``error`` pair the row counts are those known before
 the failure (0 when the file could not be opened). Values in ``mismatches`` and keys are made JSON
@@ -258,6 +259,7 @@ class Report:
     pairs: list[PairReport] = field(default_factory=list)
     strict: bool = False
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -315,6 +317,7 @@ class Report:
             "strict": self.strict,
             "options": jsonable(self.options),
             "errors": list(self.errors),
+            "warnings": list(self.warnings),
             "summary": self.summary(),
         }
 
@@ -443,6 +446,8 @@ def render_markdown(report: Report) -> str:
     ]
     for error in report.errors:
         lines += [f"**Error:** {error}", ""]
+    for warning in report.warnings:
+        lines += [f"**Warning:** {warning}", ""]
     lines += _path_list("Missing in dev", report.paths.missing_in_dev, "A failure.")
     strict_note = "A failure (strict)." if report.strict else "New outputs: allowed (not strict)."
     lines += _path_list("Only in dev", report.paths.only_in_dev, strict_note)

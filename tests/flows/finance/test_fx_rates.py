@@ -6,10 +6,12 @@ from flows.finance import fx_rates as mod
 
 
 def test_inverse_rate_is_added_and_zero_safe():
-    table = mod.to_table([
-        {"date": "2026-11-24", "base": "EUR", "quote": "USD", "rate": 1.25},
-        {"date": "2026-11-24", "base": "EUR", "quote": "XXX", "rate": 0.0},
-    ])  # fmt: skip
+    table = mod.to_table(
+        [
+            {"date": "2026-11-24", "base": "EUR", "quote": "USD", "rate": 1.25},
+            {"date": "2026-11-24", "base": "EUR", "quote": "XXX", "rate": 0.0},
+        ]
+    )
     assert table.schema.names == ["date", "base", "quote", "rate", "inverse_rate"]
     assert table.column("inverse_rate").to_pylist() == [0.8, None]
 

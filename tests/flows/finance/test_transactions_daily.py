@@ -7,13 +7,22 @@ from flows.finance import transactions_daily as mod
 
 def test_shard_params():
     assert mod.shard_params(date(2026, 11, 24), 2, 8) == {
-        "date": "2026-11-24", "shard": 2, "shards": 8
-    }  # fmt: skip
+        "date": "2026-11-24",
+        "shard": 2,
+        "shards": 8,
+    }
 
 
 def test_to_batch_schema():
-    row = {"txn_id": 1, "account_id": 2, "booked_at": "2026-11-24T00:00:01Z", "amount": -1.5,
-           "currency": "EUR", "counterparty": "x", "category": "y"}  # fmt: skip
+    row = {
+        "txn_id": 1,
+        "account_id": 2,
+        "booked_at": "2026-11-24T00:00:01Z",
+        "amount": -1.5,
+        "currency": "EUR",
+        "counterparty": "x",
+        "category": "y",
+    }
     assert mod.to_batch([row]).schema == mod.SCHEMA
 
 

@@ -1,0 +1,1 @@
+"""Project ``migration``: flows that check the migrated flows against the legacy ones."""

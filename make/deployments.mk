@@ -1,0 +1,41 @@
+# Deployments, work pools, schedules and Kubernetes manifests (included by the main Makefile).
+# ENV picks the Prefect environment, i.e. the values file deployments/$(ENV).env (local, dev, prod);
+# PROJECT picks deployments/$(PROJECT)/prefect.yaml, or every project with PROJECT=all.
+# The Prefect API is the one your Prefect profile or PREFECT_API_URL points at.
+ENV ?= local
+PROJECT ?= all
+SCHEDULE_PICTURE ?= deployments/schedule.svg
+DEPLOY_CLI = $(BIN)/python -m flowlib.deploy
+
+.PHONY: deploy deploy-check-env work-pools worker schedule-check schedule-propose schedule-write \
+	schedule-picture render-job worker-manifests
+
+deploy: $(STAMP) ## prefect deploy --all per project (ENV=local|dev|prod PROJECT=all|sales|finance)
+	$(DEPLOY_CLI) deploy --env $(ENV) --project $(PROJECT)
+
+deploy-check-env: $(STAMP) ## Check deployments/$(ENV).env sets every {{ $VAR }} of the project files
+	$(DEPLOY_CLI) check-env --env $(ENV) --project $(PROJECT)
+
+work-pools: $(STAMP) ## Create/update the work pool of ENV (kubernetes: infra/work-pool/ template)
+	$(DEPLOY_CLI) work-pool --env $(ENV)
+
+worker: $(STAMP) ## Run a process worker here for ENV's pool (local; demo tokens for the sample API)
+	$(DEPLOY_CLI) worker --env $(ENV)
+
+schedule-check: $(STAMP) ## Fail if two starts on one source API (legacy or new) are < 15 min apart
+	$(DEPLOY_CLI) schedule-check
+
+schedule-propose: $(STAMP) ## Print the generator's staggered slot for every flow
+	$(DEPLOY_CLI) schedule-propose
+
+schedule-write: $(STAMP) ## Write the generator's slots into the prefect.yaml files
+	$(DEPLOY_CLI) schedule-propose --write
+
+schedule-picture: $(STAMP) ## Draw a week of starts per source API ($(SCHEDULE_PICTURE))
+	$(DEPLOY_CLI) schedule-picture --out $(SCHEDULE_PICTURE)
+
+render-job: $(STAMP) ## Print one deployment's Kubernetes Job (DEPLOYMENT=sales/products-snapshot ENV=dev)
+	$(DEPLOY_CLI) render-job $(DEPLOYMENT) --env $(if $(filter local,$(ENV)),dev,$(ENV))
+
+worker-manifests: $(STAMP) ## Print the worker's Kubernetes objects (ENV=dev|prod) for kubectl apply -f -
+	@$(DEPLOY_CLI) worker-manifests --env $(if $(filter local,$(ENV)),dev,$(ENV))
