@@ -9,15 +9,16 @@
 # The optional `pipcert` secret is a CA bundle for pip behind a TLS-intercepting proxy: it is
 # mounted only while pip runs and never lands in a layer. See docs/image.md.
 #
-# Layout: /opt/venv (locked dependencies, then flowlib installed editable), /opt/flowlib (the
-# code; deployments `set_working_directory: /opt/flowlib`), user 10001, no secrets inside.
-# Few instructions on purpose: with buildah's vfs driver every step copies the whole image.
+# Layout: /opt/venv (the locked dependencies; flowlib installed editable), /opt/flowlib (the code;
+# deployments `set_working_directory: /opt/flowlib`), user 10001, no secret inside.
+# Few instructions after the big layers on purpose: with buildah's vfs driver every step copies
+# the whole image.
 
 ARG BASE_IMAGE=python:3.11-slim
 
-# --- requirements: the lock and the runtime dependencies of pyproject.toml ------------------
-# Only the dependency list reaches the build stage, so bumping the version or editing another
-# section of pyproject.toml keeps the (slow) dependency layer cached.
+# --- requirements: the lock and the runtime dependencies of pyproject.toml ---------------------
+# Only the dependency list goes on, so bumping the version or editing another section of
+# pyproject.toml keeps the (slow) dependency layer cached.
 FROM ${BASE_IMAGE} AS requirements
 # The lock of the Prefect line to install: constraints/prefect2.txt, constraints/prefect3.txt.
 ARG CONSTRAINTS=constraints/prefect2.txt
@@ -26,7 +27,16 @@ RUN mkdir /tmp/req \
     && mv "/tmp/in/$(basename "${CONSTRAINTS}")" /tmp/req/constraints.txt \
     && python3 -c "import tomllib; deps = tomllib.load(open('/tmp/in/pyproject.toml', 'rb'))['project']['dependencies']; print(*sorted(deps), sep=chr(10))" > /tmp/req/requirements.txt
 
-# --- source: exactly what the package ships ([tool.setuptools.packages.find]) ----------------
+# --- deps: /opt/venv with the locked dependencies, and nothing of the code ---------------------
+FROM ${BASE_IMAGE} AS deps
+COPY --from=requirements /tmp/req/ /tmp/req/
+RUN --mount=type=secret,id=pipcert,required=false \
+    if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
+    && export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
+    && python3 -m venv /opt/venv \
+    && /opt/venv/bin/pip install --quiet -c /tmp/req/constraints.txt -r /tmp/req/requirements.txt
+
+# --- source: exactly what the package ships ([tool.setuptools.packages.find]) ------------------
 FROM scratch AS source
 COPY pyproject.toml README.md /
 COPY flowlib /flowlib
@@ -34,26 +44,23 @@ COPY flows /flows
 COPY tasks /tasks
 COPY flowctl /flowctl
 
-# --- build: /opt/venv with the locked dependencies first, then the code ----------------------
-FROM ${BASE_IMAGE} AS build
-COPY --from=requirements /tmp/req/ /tmp/req/
+# --- code: flowlib installed editable into a venv at the same path, without dependencies -------
+# The files pip adds for flowlib (path hook, dist-info, bin/flowctl) are identical in any venv at
+# /opt/venv, so they are made here, on the small base, and collected with /opt/flowlib under
+# /stage: a code change rebuilds a layer of about a megabyte, never the dependency layer.
+FROM ${BASE_IMAGE} AS code
+COPY --from=source / /opt/flowlib/
 RUN --mount=type=secret,id=pipcert,required=false \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
     && export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
     && python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --quiet -c /tmp/req/constraints.txt -r /tmp/req/requirements.txt
-COPY --from=source / /opt/flowlib/
-# Editable and without dependencies: the venv points at /opt/flowlib, the one copy of the code.
-# Byte-compiled here because the runtime user cannot write __pycache__ next to the sources.
-RUN --mount=type=secret,id=pipcert,required=false \
-    if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
-    && export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
     && /opt/venv/bin/pip install --quiet --no-deps --editable /opt/flowlib \
     && rm -rf /opt/flowlib/build \
     && /opt/venv/bin/python -m compileall -q /opt/flowlib \
-    && cd / && /opt/venv/bin/python -c "import flowlib, flows, tasks, flowctl"
+    && /opt/venv/bin/python -c "import importlib.metadata as m, pathlib, shutil; d = m.distribution('flowlib'); [shutil.copy2(p, pathlib.Path('/stage' + str(p)).parent) for p in (pathlib.Path(d.locate_file(f)).resolve() for f in d.files) if p.is_file() and (pathlib.Path('/stage' + str(p)).parent.mkdir(parents=True, exist_ok=True) or True)]" \
+    && cp -a /opt/flowlib /stage/opt/flowlib
 
-# --- runtime -------------------------------------------------------------------------------------
+# --- runtime -----------------------------------------------------------------------------------
 FROM ${BASE_IMAGE} AS runtime
 RUN groupadd --gid 10001 flowlib \
     && useradd --uid 10001 --gid 10001 --create-home --home-dir /home/flowlib \
@@ -64,14 +71,15 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /opt/flowlib
-# Numeric, so Kubernetes' runAsNonRoot can verify it. The code stays root-owned (read-only).
+# Numeric, so Kubernetes' runAsNonRoot can verify it. Code and venv stay root-owned (read-only).
 USER 10001:10001
 CMD ["prefect", "version"]
-# Dependencies and code in separate layers: a code-only release ships a layer of about 1 MB.
-COPY --from=build /opt/venv /opt/venv
-COPY --from=build /opt/flowlib /opt/flowlib
-# Last, so a new commit or version only rewrites the image config, not a layer.
-ARG VERSION=0.0.0+unknown GIT_COMMIT=unknown CONSTRAINTS=constraints/prefect2.txt
+ARG VERSION=0.0.0+unknown
+ARG GIT_COMMIT=unknown
+ARG CONSTRAINTS=constraints/prefect2.txt
+# Dependencies, then code: a code-only release changes only the last, small layer.
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=code /stage/ /
 LABEL org.opencontainers.image.title="flowlib" \
       org.opencontainers.image.description="Prefect flow library: every flow of flowlib in one image" \
       org.opencontainers.image.version="${VERSION}" \

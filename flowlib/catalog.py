@@ -38,8 +38,19 @@ class FlowModule:
 
     @property
     def flow(self) -> Any:
-        """The module's ``@flow`` object (the one whose function is named like the module)."""
-        return getattr(self.module, self.name)
+        """The module's one ``@flow`` object (defined in the module, not imported into it)."""
+        from prefect import Flow
+
+        found = [
+            v
+            for v in vars(self.module).values()
+            if isinstance(v, Flow) and v.fn.__module__ == self.module.__name__
+        ]
+        if len(found) != 1:
+            raise LookupError(
+                f"{self.module.__file__} must define exactly one @flow, found {len(found)}"
+            )
+        return found[0]
 
     @property
     def dataset(self) -> Dataset | None:

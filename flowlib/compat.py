@@ -22,3 +22,305 @@ def fixed(value: Any) -> Any:
 def load_block(block_cls: Any, name: str) -> Any:
     """Load a block by name synchronously (2.x types ``load`` as a coroutine; it is sync here)."""
     return block_cls.load(name)
+
+
+# --- migration: deployments, variables, blocks, alerts (used by flowlib.migration) ------------
+# Async helpers taking an open client (``prefect.get_client()``); callers run them with
+# ``flowlib.migration._aio.run_sync``. Only what differs between 2.20 and 3.x branches here.
+
+ALERT_MARKER = "flowlib-alert:"
+"""Prefix that marks the server-side alerts ``apply_alerts`` manages (by name)."""
+
+# Placeholders of alert messages (infra/alerts/*.yaml), Prefect 2's str.format names; on
+# Prefect 3 they become the automation's Jinja expressions.
+ALERT_PLACEHOLDERS_3X = {
+    "flow_name": "{{ flow.name }}",
+    "flow_run_name": "{{ flow_run.name }}",
+    "flow_run_id": "{{ flow_run.id }}",
+    "flow_run_url": "{{ flow_run|ui_url }}",
+    "flow_run_parameters": "{{ flow_run.parameters }}",
+    "flow_run_state_name": "{{ flow_run.state.name }}",
+    "flow_run_state_type": "{{ flow_run.state.type.value }}",
+    "flow_run_state_message": "{{ flow_run.state.message }}",
+    "flow_run_state_timestamp": "{{ flow_run.state.timestamp }}",
+}
+
+
+async def _maybe_await(value: Any) -> Any:
+    import inspect
+
+    return await value if inspect.isawaitable(value) else value
+
+
+async def update_deployment_fields(
+    client: Any,
+    deployment_id: Any,
+    *,
+    parameters: dict[str, Any] | None = None,
+    tags: list[str] | None = None,
+) -> None:
+    """Change a deployment's parameters and/or tags, nothing else.
+
+    2.20's ``client.update_deployment(deployment)`` re-sends the whole deployment (and its legacy
+    ``schedule`` field, refused with several schedules), so 2.x PATCHes only the changed fields;
+    3.x takes a ``DeploymentUpdate``. Either way the server deletes the auto-scheduled runs that
+    carried the old parameters and schedules new ones.
+    """
+    fields: dict[str, Any] = {}
+    if parameters is not None:
+        fields["parameters"] = parameters
+    if tags is not None:
+        fields["tags"] = tags
+    if not fields:
+        return
+    if PREFECT_MAJOR >= 3:
+        from prefect.client.schemas.actions import DeploymentUpdate
+
+        await client.update_deployment(deployment_id, DeploymentUpdate(**fields))
+    else:
+        response = await client._client.patch(f"/deployments/{deployment_id}", json=fields)
+        response.raise_for_status()
+
+
+async def update_schedule(
+    client: Any, deployment_id: Any, schedule_id: Any, schedule: dict[str, Any]
+) -> None:
+    """Replace one deployment schedule's definition (cron/interval/rrule as a JSON dict)."""
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+
+    if "cron" in schedule:
+        parsed: Any = CronSchedule(**schedule)
+    elif "interval" in schedule:
+        parsed = IntervalSchedule(**schedule)
+    elif "rrule" in schedule:
+        parsed = RRuleSchedule(**schedule)
+    else:
+        raise ValueError(f"not a schedule (cron, interval or rrule): {schedule!r}")
+    await client.update_deployment_schedule(deployment_id, schedule_id, schedule=parsed)
+
+
+def schedule_to_dict(schedule: Any) -> dict[str, Any]:
+    """A deployment schedule's definition as plain JSON (pydantic v1 on 2.20, v2 on 3.x)."""
+    if hasattr(schedule, "model_dump"):
+        dumped: dict[str, Any] = schedule.model_dump(mode="json", exclude_none=True)
+    else:
+        import json
+
+        dumped = json.loads(schedule.json(exclude_none=True))
+    return dumped
+
+
+async def read_variable_text(client: Any, name: str) -> str | None:
+    """A Variable's value as text (2.20 stores strings; 3.x JSON, where we store strings)."""
+    variable = await client.read_variable_by_name(name)
+    if variable is None:
+        return None
+    value = variable.value
+    if isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value)
+
+
+async def write_variable_text(client: Any, name: str, value: str) -> None:
+    """Create or overwrite a Variable holding text."""
+    from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+
+    if await client.read_variable_by_name(name) is None:
+        try:
+            await client.create_variable(VariableCreate(name=name, value=value))
+            return
+        except Exception as exc:  # created meanwhile: fall through to the update
+            if _status_code(exc) != 409:
+                raise
+    await client.update_variable(VariableUpdate(name=name, value=value))
+
+
+async def create_variable_once(client: Any, name: str, value: str) -> bool:
+    """Create a Variable unless one of that name exists: an atomic claim. True if created."""
+    from prefect.client.schemas.actions import VariableCreate
+
+    try:
+        await client.create_variable(VariableCreate(name=name, value=value))
+    except Exception as exc:
+        if _status_code(exc) == 409:
+            return False
+        raise
+    return True
+
+
+async def delete_variable(client: Any, name: str) -> bool:
+    """Delete a Variable; False when there was none."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        await client.delete_variable_by_name(name)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+async def variables_with_prefix(client: Any, prefix: str, page: int = 200) -> dict[str, str]:
+    """Every Variable whose name starts with ``prefix``: name -> value text."""
+    import json
+
+    found: dict[str, str] = {}
+    offset = 0
+    while True:
+        body = {
+            "variables": {"name": {"like_": f"{prefix}%"}},
+            "limit": page,
+            "offset": offset,
+            "sort": "NAME_ASC",
+        }
+        response = await client._client.post("/variables/filter", json=body)
+        response.raise_for_status()
+        rows = response.json()
+        for row in rows:
+            name, value = row["name"], row["value"]
+            if name.startswith(prefix):
+                found[name] = value if isinstance(value, str) else json.dumps(value)
+        if len(rows) < page:
+            return found
+        offset += page
+
+
+def _status_code(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+async def aload_block(ref: str) -> Any:
+    """Load a block by ``<block-type-slug>/<name>`` (e.g. ``slack-webhook/data-alerts``)."""
+    from prefect.blocks.core import Block
+
+    if "/" not in ref:
+        raise ValueError(
+            f"block reference {ref!r} must be <block-type-slug>/<name>, e.g. "
+            "slack-webhook/data-alerts or custom-webhook/ops-hook"
+        )
+    if hasattr(Block, "aload"):
+        return await Block.aload(ref)
+    return await _maybe_await(Block.load(ref))
+
+
+async def anotify(block: Any, subject: str, body: str) -> None:
+    """Send through a notification block (``anotify`` on 3.x; sync-compatible on 2.20)."""
+    if hasattr(block, "anotify"):
+        await block.anotify(body=body, subject=subject)
+    else:
+        await _maybe_await(block.notify(body=body, subject=subject))
+
+
+def flow_run_ui_url(flow_run_id: Any) -> str | None:
+    """The UI link of a flow run: ``PREFECT_UI_URL`` (derived from the API URL when unset)."""
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value()
+    if not base:
+        return None
+    return f"{str(base).rstrip('/')}/flow-runs/flow-run/{flow_run_id}"
+
+
+async def managed_alerts(client: Any) -> dict[str, Any]:
+    """The server-side alerts managed here, by name: notification policies (2.x), automations."""
+    if PREFECT_MAJOR >= 3:
+        automations = await client.read_automations()
+        return {
+            a.name[len(ALERT_MARKER) :]: a.id
+            for a in automations
+            if a.name.startswith(ALERT_MARKER)
+        }
+    from prefect.client.schemas.filters import FlowRunNotificationPolicyFilter
+
+    policies = await client.read_flow_run_notification_policies(
+        FlowRunNotificationPolicyFilter(is_active=None)
+    )
+    found = {}
+    for policy in policies:
+        template = policy.message_template or ""
+        if template.startswith(f"[{ALERT_MARKER}"):
+            found[template[len(ALERT_MARKER) + 1 :].split("]", 1)[0]] = policy.id
+    return found
+
+
+async def upsert_alert(
+    client: Any,
+    *,
+    name: str,
+    description: str,
+    states: list[str],
+    tags: list[str],
+    message: str,
+    subject: str,
+    block_document_id: Any,
+    enabled: bool = True,
+) -> str:
+    """Create or update one server-side alert; returns ``created`` or ``updated``.
+
+    Prefect 2: a flow-run notification policy (state names + any of the tags -> block), marked by
+    ``[flowlib-alert:<name>]`` at the start of its message. Prefect 3: an automation named
+    ``flowlib-alert:<name>`` reacting to ``prefect.flow-run.<State>`` events of runs carrying one
+    of the tags, sending the message through the block.
+    """
+    existing = (await managed_alerts(client)).get(name)
+    if PREFECT_MAJOR >= 3:
+        from prefect.events.actions import SendNotification
+        from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+
+        body = message
+        for key, jinja in ALERT_PLACEHOLDERS_3X.items():
+            body = body.replace("{" + key + "}", jinja)
+        related: Any = (
+            {"prefect.resource.role": "tag", "prefect.resource.id": [f"prefect.tag.{t}" for t in tags]}
+            if tags
+            else {}
+        )
+        automation = AutomationCore(
+            name=f"{ALERT_MARKER}{name}",
+            description=description,
+            enabled=enabled,
+            trigger=EventTrigger(
+                expect={f"prefect.flow-run.{state}" for state in states},
+                match={"prefect.resource.id": "prefect.flow-run.*"},
+                match_related=related,
+                posture=Posture.Reactive,
+                threshold=1,
+            ),
+            actions=[
+                SendNotification(block_document_id=block_document_id, subject=subject, body=body)
+            ],
+        )
+        if existing is None:
+            await client.create_automation(automation)
+            return "created"
+        await client.update_automation(existing, automation)
+        return "updated"
+    template = f"[{ALERT_MARKER}{name}] {message}"
+    if existing is None:
+        await client.create_flow_run_notification_policy(
+            block_document_id=block_document_id,
+            is_active=enabled,
+            tags=tags,
+            state_names=states,
+            message_template=template,
+        )
+        return "created"
+    await client.update_flow_run_notification_policy(
+        existing,
+        block_document_id=block_document_id,
+        is_active=enabled,
+        tags=tags,
+        state_names=states,
+        message_template=template,
+    )
+    return "updated"
+
+
+async def delete_alert(client: Any, alert_id: Any) -> None:
+    """Delete one managed alert (policy on 2.x, automation on 3.x)."""
+    if PREFECT_MAJOR >= 3:
+        await client.delete_automation(alert_id)
+    else:
+        await client.delete_flow_run_notification_policy(alert_id)

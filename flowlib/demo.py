@@ -1,17 +1,20 @@
 """``make demo``: the dual run on one machine, on local embedded defaults.
 
 1. The bundled sample APIs and a local Prefect server start (nothing to configure).
-2. Each legacy Prefect 1 flow loads one slot into the prod lake (``.lake/prod/``).
-3. Each migrated Prefect 2 flow loads the same slot into the dev lake (``.lake/dev/``),
-   half an hour later, as its staggered schedule would.
-4. Path and data-frame validation compares the two lakes; the reports land in ``.lake/``.
+2. Every project's ``prefect.yaml`` is registered with the real ``prefect deploy --all``
+   (``deployments/local.env``: a process work pool), and a process worker starts.
+3. Each legacy Prefect 1 flow loads one slot into the prod lake (``.lake/prod/``).
+4. Each migrated flow's deployment runs the same slot through the worker into the dev lake
+   (``.lake/dev/``), as its staggered schedule would half an hour later.
+5. Path and data-frame validation compares the two lakes; the reports land in ``.lake/``.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,12 +24,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from flowlib.devservices import REPO_ROOT, PrefectServer, prefect_server
+from flowlib.deploy import load_environment
+from flowlib.devservices import REPO_ROOT, PrefectServer, prefect_cli, prefect_server
 from flowlib.legacy import run_legacy
 from flowlib.sample_api import SampleApi
 from flowlib.settings import default_lake_root
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 DAY = date(2026, 11, 24)
 LEGACY_SLOT = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)
 NEW_SLOT = LEGACY_SLOT + timedelta(minutes=30)
@@ -37,35 +41,22 @@ class DemoFlow:
     """One flow of the dual run: its legacy name, its new module, and the slot's parameters."""
 
     legacy: str
-    module: str
+    deployment: str
     legacy_params: dict[str, Any]
     new_params: dict[str, Any]
 
 
+WINDOW = {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-24T06:00:00Z"}
 FLOWS = [
-    DemoFlow(
-        "sales/products_snapshot",
-        "flows.sales.products_snapshot",
-        {"as_of": DAY.isoformat()},
-        {"as_of": DAY},
-    ),
-    DemoFlow(
-        "sales/orders_incremental",
-        "flows.sales.orders_incremental",
-        {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-24T06:00:00Z"},
-        {
-            "window_start": datetime(2026, 11, 24, tzinfo=UTC),
-            "window_end": datetime(2026, 11, 24, 6, tzinfo=UTC),
-        },
-    ),
-    DemoFlow(
-        "finance/transactions_daily",
-        "flows.finance.transactions_daily",
-        {"day": DAY.isoformat()},
-        {"day": DAY},
-    ),
-    DemoFlow("finance/fx_rates", "flows.finance.fx_rates", {"day": DAY.isoformat()}, {"day": DAY}),
-]
+    DemoFlow("sales/products_snapshot", "sales-products-snapshot/products-snapshot",
+             {"as_of": DAY.isoformat()}, {"as_of": DAY.isoformat()}),
+    DemoFlow("sales/orders_incremental", "sales-orders-incremental/orders-incremental",
+             WINDOW, WINDOW),
+    DemoFlow("finance/transactions_daily", "finance-transactions-daily/transactions-daily",
+             {"day": DAY.isoformat()}, {"day": DAY.isoformat()}),
+    DemoFlow("finance/fx_rates", "finance-fx-rates/fx-rates",
+             {"day": DAY.isoformat()}, {"day": DAY.isoformat()}),
+]  # fmt: skip
 
 
 def _env(api: SampleApi, server: PrefectServer, roots: dict[str, str]) -> dict[str, str]:
@@ -84,25 +75,71 @@ def _env(api: SampleApi, server: PrefectServer, roots: dict[str, str]) -> dict[s
     return env
 
 
-def _run_new(flow: DemoFlow, env: dict[str, str]) -> dict[str, Any]:
-    import importlib
+DEMO_QUEUE = "demo"  # the worker takes the demo's runs only, not the schedules' runs
 
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    module = importlib.import_module(flow.module)
-    fn: Callable[..., dict[str, Any]] = getattr(module, flow.module.rsplit(".", 1)[1])
-    saved = dict(os.environ)
-    os.environ.update(env)
+def _deploy_and_start_worker(
+    stack: ExitStack, server: PrefectServer, values: dict[str, str], env: dict[str, str]
+) -> None:
+    """Register every project through the real CLI and start a process worker."""
+    from flowlib.deploy import deploy_project, ensure_work_pool, project_files
+
+    pool = values["FLOWLIB_WORK_POOL"]
+    ensure_work_pool(pool, values.get("FLOWLIB_WORK_POOL_TYPE", "process"), server_env=env)
+    for project in project_files():
+        with console.status(f"prefect deploy --all --prefect-file deployments/{project}/..."):
+            deploy_project(project, values, server_env=env)
+    log = (REPO_ROOT / ".state" / "demo-worker.log").open("wb")
+    stack.callback(log.close)
+    worker = subprocess.Popen(
+        [prefect_cli(), "worker", "start", "--pool", pool, "--work-queue", DEMO_QUEUE],
+        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    stack.callback(_stop_worker, worker)
+    console.print(f"registered {len(project_files())} projects; process worker on pool {pool}")
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    worker.terminate()
     try:
-        with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
-            return fn(target_env="dev", **flow.new_params)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+def _run_deployment(name: str, params: dict[str, Any], timeout: float = 600) -> Any:
+    """Create a run of a deployment on the demo queue and wait until the worker finishes it."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async def run() -> Any:
+        async with get_client() as client:
+            try:
+                deployment = await client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                known = [d.name for d in await client.read_deployments()]
+                raise LookupError(f"no deployment {name!r} on the server; it has {known}") from None
+            flow_run = await client.create_flow_run_from_deployment(
+                deployment.id, parameters=params, work_queue_name=DEMO_QUEUE
+            )
+            deadline = asyncio.get_running_loop().time() + timeout
+            while True:
+                flow_run = await client.read_flow_run(flow_run.id)
+                if flow_run.state is not None and flow_run.state.is_final():
+                    return flow_run
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"{name}: run {flow_run.name} not finished in {timeout}s")
+                await asyncio.sleep(1)
+
+    return asyncio.run(run())
 
 
 def main() -> int:
     """Run the dual run and the validation; exit 1 if validation fails."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     from flowlib.validation import validate_lakes
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the demo prints its own story
@@ -115,23 +152,30 @@ def main() -> int:
     console.rule("[bold]dual run: legacy (Prefect 1) -> prod lake, migrated (Prefect 2) -> dev")
     with ExitStack() as stack:
         with console.status("starting the sample APIs and a local Prefect server"):
-            api = stack.enter_context(SampleApi.start_subprocess(port=0))
+            api = stack.enter_context(SampleApi.start_subprocess(port=_port(8765)))
             server = stack.enter_context(prefect_server(home=state))
         console.print(f"sample APIs at {api.url}; Prefect API at {server.api_url}")
         env = _env(api, server, roots)
-        summary = Table("flow", "files legacy/new", "rows legacy/new", "first file (dev lake)")
-        for flow in FLOWS:
-            with console.status(f"legacy {flow.legacy} (slot {LEGACY_SLOT:%H:%M} UTC)"):
-                legacy = run_legacy(flow.legacy, flow.legacy_params, LEGACY_SLOT, env)
-            with console.status(f"migrated {flow.module} (slot {NEW_SLOT:%H:%M} UTC)"):
-                new = _run_new(flow, env)
-            legacy_rows = _rows(lake_dir / "prod", legacy.written, roots["prod"])
-            summary.add_row(
-                flow.legacy,
-                f"{len(legacy.written)} / {len(new['files'])}",  # type: ignore[arg-type]
-                f"{legacy_rows} / {new['rows']}",
-                str(new["files"][0]),  # type: ignore[index]
-            )
+        values = {**load_environment("local"), "SHOP_API_URL": api.url, "LEDGER_API_URL": api.url}
+        _deploy_and_start_worker(stack, server, values, env)
+        summary = Table("flow", "legacy run", "migrated run (worker)", "files", "rows")
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            for flow in FLOWS:
+                with console.status(f"legacy {flow.legacy} (slot {LEGACY_SLOT:%H:%M} UTC)"):
+                    legacy = run_legacy(flow.legacy, flow.legacy_params, LEGACY_SLOT, env)
+                legacy_state = f"Completed ({len(legacy.written)} files)"
+                with console.status(f"deployment {flow.deployment} on the process worker"):
+                    run = _run_deployment(flow.deployment, flow.new_params)
+                prefix = _dataset_prefix(flow.legacy)
+                prod_files = _lake_files(lake_dir / "prod", prefix)
+                dev_files = _lake_files(lake_dir / "dev", prefix)
+                summary.add_row(
+                    flow.legacy,
+                    legacy_state,
+                    f"{run.state.name} ({run.name})",
+                    f"{len(prod_files)} / {len(dev_files)}",
+                    f"{_rows(prod_files)} / {_rows(dev_files)}",
+                )
         console.print(summary)
     console.rule("[bold]validation: prod (legacy) against dev (migrated)")
     report = validate_lakes(roots["prod"], roots["dev"])
@@ -149,17 +193,35 @@ def main() -> int:
     return 0 if report.passed else 1
 
 
-def _rel(url: str, root: str) -> str:
-    return url[len(root) :] if url.startswith(root) else url
+def _port(preferred: int) -> int:
+    """The documented port (deployments/local.env) when free, else any free port."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return 0
+    return preferred
 
 
-def _rows(lake: Path, urls: list[str], root: str) -> int:
+def _dataset_prefix(legacy_name: str) -> str:
+    import importlib
+
+    module = importlib.import_module("flows." + legacy_name.replace("/", "."))
+    return str(module.DATASET.prefix)
+
+
+def _lake_files(lake: Path, prefix: str) -> list[Path]:
+    return sorted(p for p in (lake / prefix).rglob("*") if p.is_file())
+
+
+def _rows(paths: list[Path]) -> int:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     total = 0
-    for url in urls:
-        path = lake / _rel(url, root)
+    for path in paths:
         if path.suffix == ".csv":
             total += pacsv.read_csv(path).num_rows
         else:

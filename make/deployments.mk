@@ -13,7 +13,7 @@ DEPLOY_CLI = $(BIN)/python -m flowlib.deploy
 deploy: $(STAMP) ## prefect deploy --all per project (ENV=local|dev|prod PROJECT=all|sales|finance)
 	$(DEPLOY_CLI) deploy --env $(ENV) --project $(PROJECT)
 
-deploy-check-env: $(STAMP) ## Check deployments/$(ENV).env sets every {{ $VAR }} of the project files
+deploy-check-env: $(STAMP) ## Check deployments/<env>.env sets every {{ $VAR }} of the project files
 	$(DEPLOY_CLI) check-env --env $(ENV) --project $(PROJECT)
 
 work-pools: $(STAMP) ## Create/update the work pool of ENV (kubernetes: infra/work-pool/ template)
@@ -31,7 +31,7 @@ schedule-propose: $(STAMP) ## Print the generator's staggered slot for every flo
 schedule-write: $(STAMP) ## Write the generator's slots into the prefect.yaml files
 	$(DEPLOY_CLI) schedule-propose --write
 
-schedule-picture: $(STAMP) ## Draw a week of starts per source API ($(SCHEDULE_PICTURE))
+schedule-picture: $(STAMP) ## Draw a week of starts per source API (deployments/schedule.svg)
 	$(DEPLOY_CLI) schedule-picture --out $(SCHEDULE_PICTURE)
 
 render-job: $(STAMP) ## Print one deployment's Kubernetes Job (DEPLOYMENT=sales/products-snapshot ENV=dev)

@@ -16,7 +16,7 @@ from pathlib import Path
 import typer
 
 from flowlib.deploy import jobs, schedules
-from flowlib.deploy.envfile import MissingVariablesError, check_vars
+from flowlib.deploy.envfile import EnvFileError, MissingVariablesError, check_vars
 from flowlib.deploy.prefect_cli import (
     WORK_POOL_TYPE_VAR,
     WORK_POOL_VAR,
@@ -51,6 +51,13 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _environment(env: str) -> dict[str, str]:
+    try:
+        return load_environment(env)
+    except EnvFileError as exc:
+        raise _fail(str(exc)) from exc
+
+
 def _start(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
@@ -58,7 +65,7 @@ def _start(value: str | None) -> datetime | None:
 @app.command("check-env")
 def check_env_command(env: str = ENV_OPTION, project: str = PROJECT_OPTION) -> None:
     """Check that deployments/<env>.env sets every {{ $VAR }} of the project files."""
-    values = load_environment(env)
+    values = _environment(env)
     try:
         for proj in selected_projects(project):
             path = prefect_file(proj)
@@ -73,7 +80,7 @@ def check_env_command(env: str = ENV_OPTION, project: str = PROJECT_OPTION) -> N
 @app.command("deploy")
 def deploy_command(env: str = ENV_OPTION, project: str = PROJECT_OPTION) -> None:
     """Load deployments/<env>.env, check it, and run `prefect deploy --all` per project file."""
-    values = load_environment(env)
+    values = _environment(env)
     try:
         for proj in selected_projects(project):
             typer.secho(f"== {proj}: prefect deploy --all ({env})", bold=True)
@@ -85,7 +92,7 @@ def deploy_command(env: str = ENV_OPTION, project: str = PROJECT_OPTION) -> None
 @app.command("work-pool")
 def work_pool_command(env: str = ENV_OPTION) -> None:
     """Create or update the environment's work pool (kubernetes: from infra/work-pool/)."""
-    values = load_environment(env)
+    values = _environment(env)
     try:
         check_vars([WORK_POOL_VAR, WORK_POOL_TYPE_VAR], values, f"deployments/{env}.env")
         pool_type = values[WORK_POOL_TYPE_VAR]
@@ -101,7 +108,7 @@ def worker_command(env: str = ENV_OPTION) -> None:
     Secrets come from this shell's environment; for ENV=local the sample API's public demo
     credentials fill in SHOP_API_TOKEN and LEDGER_API_TOKEN when unset.
     """
-    values = load_environment(env)
+    values = _environment(env)
     run_env = {**os.environ, **values}
     if env == "local":
         from flowlib.sample_api.config import DEFAULT_LEDGER_KEY, DEFAULT_SHOP_TOKEN
@@ -189,7 +196,7 @@ def render_job_command(
     from flowlib.deploy.prefect_yaml import resolve_env_placeholders
 
     project, _, name = deployment.partition("/")
-    values = load_environment(env)
+    values = _environment(env)
     found = [d for d in deployments(project) if d.name == name]
     if not found:
         raise _fail(f"no deployment {name!r} in {prefect_file(project)}")
@@ -212,7 +219,7 @@ def worker_manifests_command(
     ),
 ) -> None:
     """Print the worker's Kubernetes objects for `kubectl apply -f -` (validated)."""
-    values = load_environment(env)
+    values = _environment(env)
     try:
         documents = jobs.render_worker_manifests(values)
         for doc in documents:

@@ -14,6 +14,7 @@ import asyncio
 import json
 import re
 import uuid
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from string import Template
@@ -81,7 +82,7 @@ def validate_job_variables(template: Mapping[str, Any], job_variables: Mapping[s
 def render_job_manifest(
     job_variables: Mapping[str, Any],
     template: Mapping[str, Any] | None = None,
-    flow_run_name: str = "flowlib-test-run",
+    flow_run_name: str = "example-flow-run",
     deployment_name: str | None = None,
 ) -> dict[str, Any]:
     """The Kubernetes Job the worker would create for a run of a deployment.
@@ -96,7 +97,10 @@ def render_job_manifest(
         The job manifest as the worker submits it.
     """
     from prefect.client.schemas.objects import FlowRun
-    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
+    with warnings.catch_warnings():  # prefect-kubernetes 0.4 re-registers a block type on import
+        warnings.simplefilter("ignore", UserWarning)
+        from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
     template = json.loads(json.dumps(template or load_base_job_template()))  # the worker mutates
     flow_run = FlowRun(id=uuid.uuid4(), name=flow_run_name, flow_id=uuid.uuid4())  # type: ignore[call-arg]

@@ -328,6 +328,17 @@ class Plan:
         """The deployments that call a source API (a ``source:`` tag); the rule is about them."""
         return [d for d in self.deployments if d.source_api is not None]
 
+    def no_longer_shadowed(self) -> list[DeploymentConfig]:
+        """Deployments whose legacy flow no longer runs (cutover, decommissioned).
+
+        The generator moves these back to their legacy slot when it is free.
+        """
+        return [
+            d
+            for d in self.on_source_apis
+            if self.legacy_of(d) is not None and not self.legacy_running(d)
+        ]
+
     def lanes(self, include_inactive: bool = False) -> list[Lane]:
         """The lanes that start runs: running legacy flows and active new schedules."""
         found = []

@@ -175,5 +175,11 @@ def test_no_secret_placeholder_in_any_prefect_file():
         assert not [n for n in names if "TOKEN" in n or "KEY" in n or "CONNECTION" in n], path
 
 
-def test_generated_picture_is_committed_next_to_the_files():
-    assert Path(REPO_ROOT / "deployments" / "schedule.svg").is_file(), "make schedule-picture"
+def test_the_committed_picture_shows_the_committed_schedules(tmp_path):
+    from flowlib.deploy.picture import render_schedule_picture
+
+    committed = REPO_ROOT / "deployments" / "schedule.svg"
+    fresh = render_schedule_picture(tmp_path / "schedule.svg")
+    assert committed.is_file() and committed.read_text() == fresh.read_text(), (
+        "deployments/schedule.svg is stale: run `make schedule-picture`"
+    )

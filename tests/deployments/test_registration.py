@@ -90,7 +90,10 @@ def test_nothing_else_was_registered_in_the_pool(registered):
 
 def test_unset_or_empty_variables_fail_the_real_cli_before_anything_is_registered(prefect_api):
     """What `prefect deploy` does by itself, without flowlib's pre-check (check=False)."""
-    ensure_work_pool(UNSET_POOL, "process", server_env=prefect_api.env())
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    # the pool exists (through the API: quicker than the CLI, which the other tests cover)
+    api(lambda c: c.create_work_pool(WorkPoolCreate(name=UNSET_POOL, type="process")))
     needed = required_vars(project_files()["sales"])
     server_env = {k: v for k, v in prefect_api.env().items() if k not in needed}
     values = {**load_environment("local"), "FLOWLIB_WORK_POOL": UNSET_POOL, "FLOWLIB_NAMESPACE": ""}

@@ -134,8 +134,8 @@ def test_the_secret_example_matches_the_template_and_validates():
         files=[jobs.WORKER_MANIFESTS / "runtime-secret.example.yaml"],
     )
     jobs.validate_manifest(secret)
-    template = jobs.load_base_job_template()
-    assert secret["metadata"]["name"] == template["variables"]["properties"]["secret_name"]["default"]
+    properties = jobs.load_base_job_template()["variables"]["properties"]
+    assert secret["metadata"]["name"] == properties["secret_name"]["default"]
 
 
 def test_worker_manifests_refuse_unset_variables():

@@ -75,7 +75,9 @@ def test_repository_files_load_with_anchors_and_merges_resolved():
 
 
 def test_an_unknown_project_names_the_known_ones():
-    with pytest.raises(PrefectYamlError, match="projects with deployments: finance, migration, sales"):
+    with pytest.raises(
+        PrefectYamlError, match="projects with deployments: finance, migration, sales"
+    ):
         deployments("marketing")
 
 

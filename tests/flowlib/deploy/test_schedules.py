@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 
 from flowlib.deploy import cli, schedules
 from flowlib.deploy.schedules import (
-    DEFAULT_GAP,
     Lane,
     Plan,
     Schedule,
@@ -34,9 +33,7 @@ def test_cron_starts_follow_the_time_zone_across_dst():
 
 
 def test_an_anchored_interval_equals_its_cron_form():
-    legacy = Schedule(
-        interval=timedelta(hours=1), anchor=datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
-    )
+    legacy = Schedule(interval=timedelta(hours=1), anchor=datetime(2026, 1, 1, 0, 5, tzinfo=UTC))
     assert legacy.as_cron() == Schedule(cron="5 * * * *")
     window = (MON + timedelta(minutes=30), MON + timedelta(days=2))
     assert list(legacy.starts(*window)) == list(legacy.as_cron().starts(*window))
@@ -97,9 +94,8 @@ def test_the_generator_is_stable_on_the_repository_files():
 def test_the_slot_is_a_stable_hash_of_the_flow_name():
     assert slot_hash("sales-orders-incremental") == slot_hash("sales-orders-incremental")
     orders = next(p for p in propose() if p.deployment.name == "orders-incremental")
-    assert orders.reason.startswith(
-        f"H slot: hash of sales-orders-incremental -> minute {slot_hash('sales-orders-incremental') % 60}"
-    )
+    minute = slot_hash("sales-orders-incremental") % 60
+    assert orders.reason.startswith(f"H slot: hash of sales-orders-incremental -> minute {minute}")
 
 
 def test_generator_resolves_colliding_files_and_writes_them_keeping_comments(plan_files):
@@ -140,7 +136,9 @@ def test_after_cutover_a_flow_moves_back_to_its_legacy_slot_when_free(plan_files
 def test_after_cutover_the_legacy_slot_is_not_taken_while_it_collides(plan_files):
     """Products' legacy 02:00 is 5 min from the legacy orders' 02:05, still running."""
     plan_files.edit("sales", "products-snapshot", phase="decommissioned")
-    products = next(p for p in propose(plan_files.plan()) if p.deployment.name == "products-snapshot")
+    products = next(
+        p for p in propose(plan_files.plan()) if p.deployment.name == "products-snapshot"
+    )
     assert products.reason.startswith("H slot")
     plan_files.edit("sales", "orders-incremental", phase="cutover")
     proposals = {p.deployment.name: p for p in propose(plan_files.plan())}
@@ -176,4 +174,9 @@ def test_checker_cli_passes_on_the_repository_files():
     result = CliRunner().invoke(cli.app, ["schedule-check"])
     assert result.exit_code == 0, result.output
     assert "no collision caused by the new schedules over 53 week(s)" in result.output
-    assert DEFAULT_GAP == timedelta(minutes=15)
+
+
+def test_the_plan_knows_which_flows_are_no_longer_shadowed(plan_files):
+    assert Plan.load().no_longer_shadowed() == []
+    plan_files.edit("finance", "fx-rates", phase="cutover")
+    assert [d.name for d in plan_files.plan().no_longer_shadowed()] == ["fx-rates"]
