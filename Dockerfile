@@ -44,20 +44,21 @@ COPY flows /flows
 COPY tasks /tasks
 COPY flowctl /flowctl
 
-# --- code: flowlib installed editable into a venv at the same path, without dependencies -------
-# The files pip adds for flowlib (path hook, dist-info, bin/flowctl) are identical in any venv at
-# /opt/venv, so they are made here, on the small base, and collected with /opt/flowlib under
-# /stage: a code change rebuilds a layer of about a megabyte, never the dependency layer.
+# --- code: flowlib installed editable, without dependencies, into /stage ---------------------
+# pip --root /stage puts what it adds for flowlib (the path hook pointing at /opt/flowlib, the
+# dist-info, bin/flowctl) under /stage/opt/venv: the same files as in any venv at /opt/venv. So
+# this runs on the small base, and a code change rebuilds a layer of about a megabyte, never the
+# dependency layer. Byte-compiled here: the runtime user cannot write __pycache__.
 FROM ${BASE_IMAGE} AS code
 COPY --from=source / /opt/flowlib/
 RUN --mount=type=secret,id=pipcert,required=false \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
     && export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
     && python3 -m venv /opt/venv \
-    && /opt/venv/bin/pip install --quiet --no-deps --editable /opt/flowlib \
+    && /opt/venv/bin/pip install --quiet --no-deps --no-warn-script-location \
+       --root /stage --editable /opt/flowlib \
     && rm -rf /opt/flowlib/build \
-    && /opt/venv/bin/python -m compileall -q /opt/flowlib \
-    && /opt/venv/bin/python -c "import importlib.metadata as m, pathlib, shutil; d = m.distribution('flowlib'); [shutil.copy2(p, pathlib.Path('/stage' + str(p)).parent) for p in (pathlib.Path(d.locate_file(f)).resolve() for f in d.files) if p.is_file() and (pathlib.Path('/stage' + str(p)).parent.mkdir(parents=True, exist_ok=True) or True)]" \
+    && python3 -m compileall -q --invalidation-mode checked-hash /opt/flowlib \
     && cp -a /opt/flowlib /stage/opt/flowlib
 
 # --- runtime -----------------------------------------------------------------------------------
@@ -80,6 +81,7 @@ ARG CONSTRAINTS=constraints/prefect2.txt
 # Dependencies, then code: a code-only release changes only the last, small layer.
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=code /stage/ /
+# `make image` also passes these as --label flags (buildah's layer cache ignores ARG values here).
 LABEL org.opencontainers.image.title="flowlib" \
       org.opencontainers.image.description="Prefect flow library: every flow of flowlib in one image" \
       org.opencontainers.image.version="${VERSION}" \

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from flowctl import validate
+from flowctl import deploy, diff, operate, status, validate
 
 app = typer.Typer(
     name="flowctl",
-    help="Operate the flow library: validate migrated flows against the legacy ones, and more.",
+    help="Operate the flow library: deploy, switch, pause and inspect deployments; validate "
+    "migrated flows against the legacy ones.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -21,6 +22,12 @@ def _root() -> None:
 
 
 app.command("validate")(validate.validate_command)
+app.command("deploy")(deploy.deploy_command)
+app.command("set-env")(operate.set_env_command)
+app.command("pause")(operate.pause_command)
+app.command("resume")(operate.resume_command)
+app.command("status")(status.status_command)
+app.command("diff")(diff.diff_command)
 
 
 def main() -> None:

@@ -98,6 +98,13 @@ def validate_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")
     ] = False,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record",
+            help="Store each flow's verdict on the Prefect API for the cutover gate.",
+        ),
+    ] = False,
 ) -> None:
     """Validate a dev lake against a prod lake: matching paths, then equal data frames."""
     try:
@@ -123,6 +130,18 @@ def validate_command(
     else:
         report = validate_lakes(prod, dev, options)
     code = report.exit_code
+    if record:
+        from flowlib.migration import record_validations
+
+        try:
+            recorded = record_validations(report.to_dict(), actor="flowctl validate")
+        except Exception as exc:
+            Console(stderr=True).print(
+                f"[red]could not record the validation on the Prefect API: {exc}[/red]"
+            )
+            code = 2
+        else:
+            console.print(f"recorded the latest validation of {len(recorded)} flows")
     for path, text in ((json_path, report.to_json), (markdown_path, report.to_markdown)):
         if path is None:
             continue

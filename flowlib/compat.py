@@ -46,6 +46,13 @@ ALERT_PLACEHOLDERS_3X = {
 }
 
 
+def alert_message_3x(message: str) -> str:
+    """An alert message's ``{placeholder}`` names as Prefect 3 automation Jinja expressions."""
+    for key, jinja in ALERT_PLACEHOLDERS_3X.items():
+        message = message.replace("{" + key + "}", jinja)
+    return message
+
+
 async def _maybe_await(value: Any) -> Any:
     import inspect
 
@@ -134,7 +141,13 @@ async def write_variable_text(client: Any, name: str, value: str) -> None:
         except Exception as exc:  # created meanwhile: fall through to the update
             if _status_code(exc) != 409:
                 raise
-    await client.update_variable(VariableUpdate(name=name, value=value))
+    if PREFECT_MAJOR >= 3:
+        await client.update_variable(VariableUpdate(name=name, value=value))
+        return
+    # 2.20's client VariableUpdate caps the value at 255 characters (it uses the *name* limit);
+    # the server takes 5000, so PATCH directly.
+    response = await client._client.patch(f"/variables/name/{name}", json={"value": value})
+    response.raise_for_status()
 
 
 async def create_variable_once(client: Any, name: str, value: str) -> bool:
@@ -187,7 +200,14 @@ async def variables_with_prefix(client: Any, prefix: str, page: int = 200) -> di
 
 
 def _status_code(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
+    """The HTTP status of a client error (3.x raises ``ObjectAlreadyExists`` for a 409)."""
+    from prefect.exceptions import ObjectAlreadyExists
+
+    if isinstance(exc, ObjectAlreadyExists):
+        return 409
+    response = getattr(exc, "response", None) or getattr(
+        getattr(exc, "http_exc", None), "response", None
+    )
     return getattr(response, "status_code", None)
 
 
@@ -266,30 +286,41 @@ async def upsert_alert(
     """
     existing = (await managed_alerts(client)).get(name)
     if PREFECT_MAJOR >= 3:
-        from prefect.events.actions import SendNotification
-        from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+        from prefect.events import actions as event_actions
+        from prefect.events.schemas import automations as event_automations
 
-        body = message
-        for key, jinja in ALERT_PLACEHOLDERS_3X.items():
-            body = body.replace("{" + key + "}", jinja)
+        # typed against 3.x at run time; 2.20's stubs of these modules differ
+        automation_core: Any = event_automations.AutomationCore
+        event_trigger: Any = event_automations.EventTrigger
+        posture: Any = event_automations.Posture
+        send_notification: Any = event_actions.SendNotification
+
+        body = alert_message_3x(message)
         related: Any = (
-            {"prefect.resource.role": "tag", "prefect.resource.id": [f"prefect.tag.{t}" for t in tags]}
+            {
+                "prefect.resource.role": "tag",
+                "prefect.resource.id": [f"prefect.tag.{t}" for t in tags],
+            }
             if tags
             else {}
         )
-        automation = AutomationCore(
+        automation = automation_core(
             name=f"{ALERT_MARKER}{name}",
             description=description,
             enabled=enabled,
-            trigger=EventTrigger(
+            trigger=event_trigger(
                 expect={f"prefect.flow-run.{state}" for state in states},
                 match={"prefect.resource.id": "prefect.flow-run.*"},
                 match_related=related,
-                posture=Posture.Reactive,
+                posture=posture.Reactive,
                 threshold=1,
             ),
             actions=[
-                SendNotification(block_document_id=block_document_id, subject=subject, body=body)
+                send_notification(
+                    block_document_id=block_document_id,
+                    subject=alert_message_3x(subject),
+                    body=body,
+                )
             ],
         )
         if existing is None:
@@ -297,7 +328,7 @@ async def upsert_alert(
             return "created"
         await client.update_automation(existing, automation)
         return "updated"
-    template = f"[{ALERT_MARKER}{name}] {message}"
+    template = f"[{ALERT_MARKER}{name}] {subject}\n{message}"  # 2.x policies have no subject
     if existing is None:
         await client.create_flow_run_notification_policy(
             block_document_id=block_document_id,
@@ -324,3 +355,34 @@ async def delete_alert(client: Any, alert_id: Any) -> None:
         await client.delete_automation(alert_id)
     else:
         await client.delete_flow_run_notification_policy(alert_id)
+
+
+def run_flow_run_here(flow_run_id: Any, adapt: Any = None) -> bool:
+    """Execute an existing flow run in this process, as a worker's subprocess does.
+
+    ``adapt`` (optional) receives the loaded flow and returns the flow to run (e.g. with other
+    retry delays). Returns whether the run completed. Prefect 2: ``prefect.engine``'s subprocess
+    entrypoint; Prefect 3: ``prefect.flow_engine.run_flow``.
+    """
+    from uuid import UUID
+
+    run_id = UUID(str(flow_run_id))
+    if PREFECT_MAJOR >= 3:
+        from prefect import flow_engine  # type: ignore[attr-defined,unused-ignore]
+
+        flow_run, flow = flow_engine.load_flow_and_flow_run(run_id)
+        state = flow_engine.run_flow(
+            adapt(flow) if adapt else flow, flow_run=flow_run, return_type="state"
+        )
+        return bool(state.is_completed())
+    import prefect.engine as engine
+
+    if adapt is not None:
+        load = engine.load_flow_from_flow_run
+
+        async def load_adapted(*args: Any, **kwargs: Any) -> Any:
+            return adapt(await load(*args, **kwargs))
+
+        engine.load_flow_from_flow_run = load_adapted  # type: ignore[assignment,unused-ignore]
+    state = engine.enter_flow_run_engine_from_subprocess(run_id)
+    return bool(state.is_completed())

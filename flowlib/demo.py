@@ -7,6 +7,9 @@
 4. Each migrated flow's deployment runs the same slot through the worker into the dev lake
    (``.lake/dev/``), as its staggered schedule would half an hour later.
 5. Path and data-frame validation compares the two lakes; the reports land in ``.lake/``.
+6. Cutover: the validated flow switches to prod and its legacy twin is unscheduled; a fault is
+   injected into its production run; the automatic fail-back re-activates the legacy flow, runs it
+   for the missed partition (which lands in the prod lake) and notifies; the health table ends it.
 """
 
 from __future__ import annotations
@@ -48,15 +51,28 @@ class DemoFlow:
 
 WINDOW = {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-24T06:00:00Z"}
 FLOWS = [
-    DemoFlow("sales/products_snapshot", "sales-products-snapshot/products-snapshot",
-             {"as_of": DAY.isoformat()}, {"as_of": DAY.isoformat()}),
-    DemoFlow("sales/orders_incremental", "sales-orders-incremental/orders-incremental",
-             WINDOW, WINDOW),
-    DemoFlow("finance/transactions_daily", "finance-transactions-daily/transactions-daily",
-             {"day": DAY.isoformat()}, {"day": DAY.isoformat()}),
-    DemoFlow("finance/fx_rates", "finance-fx-rates/fx-rates",
-             {"day": DAY.isoformat()}, {"day": DAY.isoformat()}),
-]  # fmt: skip
+    DemoFlow(
+        "sales/products_snapshot",
+        "sales-products-snapshot/products-snapshot",
+        {"as_of": DAY.isoformat()},
+        {"as_of": DAY.isoformat()},
+    ),
+    DemoFlow(
+        "sales/orders_incremental", "sales-orders-incremental/orders-incremental", WINDOW, WINDOW
+    ),
+    DemoFlow(
+        "finance/transactions_daily",
+        "finance-transactions-daily/transactions-daily",
+        {"day": DAY.isoformat()},
+        {"day": DAY.isoformat()},
+    ),
+    DemoFlow(
+        "finance/fx_rates",
+        "finance-fx-rates/fx-rates",
+        {"day": DAY.isoformat()},
+        {"day": DAY.isoformat()},
+    ),
+]
 
 
 def _env(api: SampleApi, server: PrefectServer, roots: dict[str, str]) -> dict[str, str]:
@@ -93,8 +109,11 @@ def _deploy_and_start_worker(
     stack.callback(log.close)
     worker = subprocess.Popen(
         [prefect_cli(), "worker", "start", "--pool", pool, "--work-queue", DEMO_QUEUE],
-        env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     stack.callback(_stop_worker, worker)
     console.print(f"registered {len(project_files())} projects; process worker on pool {pool}")
 
@@ -137,7 +156,7 @@ def _run_deployment(name: str, params: dict[str, Any], timeout: float = 600) -> 
 
 
 def main() -> int:
-    """Run the dual run and the validation; exit 1 if validation fails."""
+    """Run the dual run, validation and the fail-back story; exit 1 if either fails."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flowlib.validation import validate_lakes
@@ -177,20 +196,31 @@ def main() -> int:
                     f"{_rows(prod_files)} / {_rows(dev_files)}",
                 )
         console.print(summary)
-    console.rule("[bold]validation: prod (legacy) against dev (migrated)")
-    report = validate_lakes(roots["prod"], roots["dev"])
-    (lake_dir / "validation.json").write_text(report.to_json())
-    (lake_dir / "validation.md").write_text(report.to_markdown())
-    verdict = "[green]PASSED" if report.passed else "[red]FAILED"
-    counts = report.summary()
-    new_columns = sorted({c for p in report.pairs for c in p.result.new_columns})
-    console.print(
-        f"{counts['matched']} paths matched, {counts['missing_in_dev']} missing in dev, "
-        f"{counts['only_in_dev']} only in dev; {counts['pairs_passed']}/{len(report.pairs)} "
-        f"data-frame pairs pass; new columns allowed: {new_columns}"
-    )
-    console.print(f"validation {verdict}[/]: reports in .lake/validation.md and .json")
-    return 0 if report.passed else 1
+        console.rule("[bold]validation: prod (legacy) against dev (migrated)")
+        report = validate_lakes(roots["prod"], roots["dev"])
+        (lake_dir / "validation.json").write_text(report.to_json())
+        (lake_dir / "validation.md").write_text(report.to_markdown())
+        verdict = "[green]PASSED" if report.passed else "[red]FAILED"
+        counts = report.summary()
+        new_columns = sorted({c for p in report.pairs for c in p.result.new_columns})
+        console.print(
+            f"{counts['matched']} paths matched, {counts['missing_in_dev']} missing in dev, "
+            f"{counts['only_in_dev']} only in dev; {counts['pairs_passed']}/{len(report.pairs)} "
+            f"data-frame pairs pass; new columns allowed: {new_columns}"
+        )
+        console.print(f"validation {verdict}[/]: reports in .lake/validation.md and .json")
+        console.rule("[bold]cutover, a fault in production, automatic fail-back")
+        from flowlib.migration.story import run_failback_story
+
+        story = run_failback_story(
+            api=api,
+            server=server,
+            roots=roots,
+            validation_report=report.to_dict(),
+            console=console,
+            register_deployments=False,
+        )
+    return 0 if report.passed and story.ok else 1
 
 
 def _port(preferred: int) -> int:

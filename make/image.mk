@@ -19,6 +19,8 @@ IMAGE_ISOLATION ?= chroot
 IMAGE_PIP_CERT ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
 IMAGE_BUILD_ARGS ?=
 IMAGE_SMOKE_ARGS ?=
+# Extra `buildah push` flags, e.g. --tls-verify=false for a plain-HTTP test registry.
+IMAGE_PUSH_FLAGS ?=
 IMAGE_PREFECT := $(or $(PREFECT),2)
 IMAGE_CONSTRAINTS ?= $(or $(CONSTRAINTS),constraints/prefect$(IMAGE_PREFECT).txt)
 IMAGE_PYTHON ?= $(if $(BIN),$(BIN)/python,python3)
@@ -37,7 +39,7 @@ IMAGE_MINOR = $(word 1,$(subst ., ,$(IMAGE_VERSION))).$(word 2,$(subst ., ,$(IMA
 IMAGE_MOVING_TAG = $(IMAGE_REPO):$(IMAGE_MINOR)$(IMAGE_VARIANT)
 _image_comma := ,
 
-.PHONY: image-tools image-base image image-smoke image-release image-clean
+.PHONY: image-tools image-base image image-smoke image-release-check image-release image-clean
 
 image-tools: ## Install buildah and debootstrap when missing (apt-get; idempotent)
 	@bash infra/docker/ensure-tools.sh
@@ -47,6 +49,9 @@ image-base: image-tools ## Build the local Debian base with debootstrap (cached 
 		BUILDAH="$(BUILDAH)" bash infra/docker/build-base.sh $(IMAGE_LOCAL_BASE); \
 	else echo "image-base: using $(IMAGE_BASE)"; fi
 
+# The --label flags repeat two of the Dockerfile's labels on purpose: buildah 1.28's layer cache
+# keys a LABEL step by its unexpanded text, so a cached `LABEL ...=${GIT_COMMIT}` would keep the
+# previous commit when only the commit changed. (Each flag is one more step: only these two.)
 image: image-base ## Build localhost/flowlib:<version> from the Dockerfile (buildah, vfs, chroot)
 	@echo "image: building $(IMAGE_TAG) (revision $(IMAGE_GIT_COMMIT), $(IMAGE_CONSTRAINTS), base $(IMAGE_BASE))"
 	@start=$$SECONDS; \
@@ -56,6 +61,8 @@ image: image-base ## Build localhost/flowlib:<version> from the Dockerfile (buil
 		--build-arg CONSTRAINTS=$(IMAGE_CONSTRAINTS) \
 		--build-arg VERSION=$(IMAGE_VERSION) \
 		--build-arg GIT_COMMIT=$(IMAGE_GIT_COMMIT) \
+		--label org.opencontainers.image.version=$(IMAGE_VERSION) \
+		--label org.opencontainers.image.revision=$(IMAGE_GIT_COMMIT) \
 		$(IMAGE_BUILD_ARGS) -f Dockerfile -t $(IMAGE_TAG) . && \
 	echo "image: $(IMAGE_TAG) built in $$((SECONDS - start)) s, $$($(BUILDAH) images --format '{{.Size}}' $(IMAGE_TAG))"
 
@@ -64,18 +71,21 @@ image-smoke: image $(STAMP) ## Run a flow in the image against the sample API in
 		--buildah "$(BUILDAH)" --isolation $(IMAGE_ISOLATION) \
 		$(if $(IMAGE_PIP_CERT),--pip-cert $(IMAGE_PIP_CERT)) $(IMAGE_SMOKE_ARGS)
 
-image-release: image-smoke ## Tag :<version> and the moving :<major.minor>; push both unless IMAGE_REGISTRY=localhost
+# A release is traceable: its revision label must name a commit that holds exactly what it ships.
+image-release-check:
 	@case "$(IMAGE_GIT_COMMIT)" in unknown|*-dirty) \
 		if [ "$(ALLOW_DIRTY)" != 1 ]; then \
 			echo "image-release: revision is $(IMAGE_GIT_COMMIT): commit first (or ALLOW_DIRTY=1 for a trial)"; exit 1; \
 		fi;; esac
+
+image-release: image-release-check image-smoke ## Smoke, tag :<version> and the moving :<major.minor>; push both unless IMAGE_REGISTRY=localhost
 	$(BUILDAH) tag $(IMAGE_TAG) $(IMAGE_MOVING_TAG)
 	@if [ "$(IMAGE_REGISTRY)" = localhost ]; then \
 		echo "image-release: tagged $(IMAGE_TAG) and $(IMAGE_MOVING_TAG) locally;"; \
 		echo "  set IMAGE_REGISTRY=<registry>/<path> (after buildah login) to push them"; \
 	else \
-		$(BUILDAH) push $(IMAGE_TAG) docker://$(IMAGE_TAG) && \
-		$(BUILDAH) push $(IMAGE_MOVING_TAG) docker://$(IMAGE_MOVING_TAG) && \
+		$(BUILDAH) push $(IMAGE_PUSH_FLAGS) $(IMAGE_TAG) docker://$(IMAGE_TAG) && \
+		$(BUILDAH) push $(IMAGE_PUSH_FLAGS) $(IMAGE_MOVING_TAG) docker://$(IMAGE_MOVING_TAG) && \
 		echo "image-release: pushed $(IMAGE_TAG) and moved $(IMAGE_MOVING_TAG) to it;" && \
 		echo "  deployments on :$(IMAGE_MINOR)$(IMAGE_VARIANT) with image_pull_policy Always run it from their next run"; \
 	fi

@@ -22,9 +22,11 @@ A file reads top to bottom::
         criticality: low
         wave: 1
         phase: shadow
-        recovery:
+        recovery:                  # legacy parameter: how to derive it from the failed run
           as_of: {param: as_of, default: scheduled_date}
           sample: {param: sample}
+        recovery_runs: each        # one recovery run per missed slot; `latest` for incremental
+                                   # flows whose last run catches up from the watermark
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ MANIFEST_DIR_VAR = "FLOWLIB_MIGRATION_DIR"
 DEFAULT_QUIET_PERIOD_DAYS = 14
 
 Criticality = Literal["low", "medium", "high", "critical"]
+RecoveryRuns = Literal["each", "latest"]
 CRITICALITIES: tuple[Criticality, ...] = get_args(Criticality)
 DERIVATIONS = ("scheduled_date", "previous_day", "scheduled_hour", "scheduled_start")
 
@@ -102,6 +105,7 @@ class FlowPlan:
     phase: Phase
     recovery: dict[str, RecoveryParam]
     quiet_period_days: int = DEFAULT_QUIET_PERIOD_DAYS
+    recovery_runs: RecoveryRuns = "each"
     path: Path | None = None
 
     @property
@@ -111,7 +115,7 @@ class FlowPlan:
 
     @property
     def flow_name(self) -> str:
-        """The Prefect flow's name: the deployment name's first part (``sales-products-snapshot``)."""
+        """The Prefect flow's name (the deployment name's first part)."""
         return self.deployment.split("/", 1)[0]
 
     def snapshot(self) -> dict[str, Any]:
@@ -124,6 +128,7 @@ class FlowPlan:
             "criticality": self.criticality,
             "wave": self.wave,
             "recovery": {k: v.to_dict() for k, v in self.recovery.items()},
+            "recovery_runs": self.recovery_runs,
         }
 
 
@@ -139,6 +144,13 @@ def _require(entry: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in entry or entry[key] in (None, ""):
         raise ManifestError(f"{where}: `{key}` is required.")
     return entry[key]
+
+
+def _phase(value: str, where: str) -> Phase:
+    try:
+        return check_phase(value, f"{where} phase")
+    except MigrationError as exc:
+        raise ManifestError(str(exc)) from exc
 
 
 def parse_recovery(raw: Any, where: str) -> dict[str, RecoveryParam]:
@@ -199,6 +211,9 @@ def parse_manifest(data: Any, path: Path | None = None) -> list[FlowPlan]:
         wave = entry.get("wave")
         if not isinstance(wave, int) or wave < 1:
             raise ManifestError(f"{spot}: `wave` must be a whole number from 1.")
+        recovery_runs = str(entry.get("recovery_runs", "each"))
+        if recovery_runs not in ("each", "latest"):
+            raise ManifestError(f"{spot}: recovery_runs must be `each` or `latest`.")
         deployment = str(_require(entry, "deployment", spot))
         if deployment.count("/") != 1:
             raise ManifestError(
@@ -218,9 +233,10 @@ def parse_manifest(data: Any, path: Path | None = None) -> list[FlowPlan]:
                 source_api=str(_require(entry, "source_api", spot)),
                 criticality=cast(Criticality, criticality),
                 wave=wave,
-                phase=check_phase(str(_require(entry, "phase", spot)), f"{spot} phase"),
+                phase=_phase(str(_require(entry, "phase", spot)), spot),
                 recovery=parse_recovery(entry.get("recovery"), spot),
                 quiet_period_days=int(entry.get("quiet_period_days", quiet)),
+                recovery_runs=cast(RecoveryRuns, recovery_runs),
                 path=path,
             )
         )

@@ -28,9 +28,10 @@ TARGET_ENV_OF_PHASE: dict[Phase, str | None] = {
 LEGACY_ACTIVE_PHASES: frozenset[Phase] = frozenset({"legacy", "shadow", "validated"})
 
 #: The transitions the tools make; anything else needs ``force`` (and is recorded as forced).
+#: ``shadow -> cutover`` is allowed because a cutover checks the latest validation itself.
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     "legacy": frozenset({"shadow"}),
-    "shadow": frozenset({"validated", "legacy"}),
+    "shadow": frozenset({"validated", "legacy", "cutover"}),
     "validated": frozenset({"shadow", "cutover"}),
     "cutover": frozenset({"shadow", "decommissioned"}),
     "decommissioned": frozenset(),
@@ -72,6 +73,17 @@ def check_phase(value: str, where: str = "phase") -> Phase:
     if value not in PHASES:
         raise MigrationError(f"{where}: {value!r} is not a phase; one of {', '.join(PHASES)}.")
     return cast(Phase, value)
+
+
+def check_transition(previous: Phase | None, phase: Phase, force: bool, key: str) -> None:
+    """Raise unless ``previous -> phase`` is a migration step (or ``force``)."""
+    if force or previous is None or previous == phase or phase in TRANSITIONS[previous]:
+        return
+    allowed = ", ".join(sorted(TRANSITIONS[previous])) or "none"
+    raise MigrationError(
+        f"{key}: {previous} -> {phase} is not a migration step (allowed from {previous}: "
+        f"{allowed}); use force to override (it is recorded)."
+    )
 
 
 def flow_key(project: str, flow: str) -> str:

@@ -34,7 +34,7 @@ import httpx
 from flowlib.migration.model import MigrationError, iso, parse_time
 
 API_URL_VAR = "PREFECT1_API_URL"
-API_TOKEN_VAR = "PREFECT1_API_TOKEN"
+API_TOKEN_VAR = "PREFECT1_API_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 FLOW_FIELDS = "id name version archived is_schedule_active project { id name }"
 FLOW_RUN_FIELDS = (
@@ -210,9 +210,7 @@ class Prefect1Client:
                 if "UNAUTHENTICATED" in json.dumps(errors) or "Authorization" in messages
                 else ""
             )
-            raise Prefect1Error(
-                f"Prefect 1 API {self.api_url} {operation}: {messages}{hint}"
-            )
+            raise Prefect1Error(f"Prefect 1 API {self.api_url} {operation}: {messages}{hint}")
         data = payload.get("data")
         if not isinstance(data, dict):
             raise Prefect1Error(f"Prefect 1 API {self.api_url} {operation}: no data in {payload}")

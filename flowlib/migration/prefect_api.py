@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from flowlib import compat
@@ -20,7 +20,11 @@ from flowlib.migration.model import MigrationError
 from flowlib.windows import utc_datetime
 
 FINAL_FAILURE_STATES = ("FAILED", "CRASHED")
-"""State types of runs that failed for good: a retried run is AwaitingRetry (SCHEDULED) meanwhile."""
+"""State types of runs that failed for good (a run waiting for a retry is SCHEDULED)."""
+
+
+PAGE = 200
+"""The API's largest page of flow runs."""
 
 
 class DeploymentNotFound(MigrationError):
@@ -111,7 +115,7 @@ class DeploymentOps(Protocol):
         deployment_id: str,
         since: datetime,
         state_types: Sequence[str] | None = None,
-        limit: int = 500,
+        limit: int = 1000,
     ) -> list[RunInfo]:
         """Runs of a deployment expected to start since ``since``, newest first."""
         ...
@@ -228,9 +232,12 @@ class PrefectDeployments:
         deployment_id: str,
         since: datetime,
         state_types: Sequence[str] | None = None,
-        limit: int = 500,
+        limit: int = 1000,
     ) -> list[RunInfo]:
-        """Runs of a deployment expected to start since ``since``, newest first."""
+        """Runs of a deployment expected to start since ``since``, newest first.
+
+        (Prefect 2.20's API filters runs by expected start, not by end time.)
+        """
         from prefect import get_client
         from prefect.client.schemas.filters import (
             DeploymentFilter,
@@ -244,10 +251,11 @@ class PrefectDeployments:
         from prefect.client.schemas.sorting import FlowRunSort
 
         run_filter = FlowRunFilter(
-            expected_start_time=FlowRunFilterExpectedStartTime(after_=since),
+            expected_start_time=FlowRunFilterExpectedStartTime(after_=cast(Any, since)),
             state=(
                 FlowRunFilterState(
-                    type=FlowRunFilterStateType(any_=[StateType(s) for s in state_types])
+                    type=FlowRunFilterStateType(any_=[StateType(s) for s in state_types]),
+                    name=None,
                 )
                 if state_types
                 else None
@@ -255,15 +263,21 @@ class PrefectDeployments:
         )
 
         async def read() -> list[RunInfo]:
+            runs: list[Any] = []
             async with get_client() as client:
-                runs = await client.read_flow_runs(
-                    flow_run_filter=run_filter,
-                    deployment_filter=DeploymentFilter(
-                        id=DeploymentFilterId(any_=[UUID(deployment_id)])
-                    ),
-                    sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-                    limit=limit,
-                )
+                while len(runs) < limit:
+                    page = await client.read_flow_runs(
+                        flow_run_filter=run_filter,
+                        deployment_filter=DeploymentFilter(
+                            id=DeploymentFilterId(any_=[UUID(deployment_id)])
+                        ),
+                        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                        limit=min(PAGE, limit - len(runs)),
+                        offset=len(runs),
+                    )
+                    runs.extend(page)
+                    if len(page) < PAGE:
+                        break
             return [run_info(r) for r in runs]
 
         return run_sync(read)

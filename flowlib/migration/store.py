@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -249,6 +250,7 @@ class MemoryStore:
         self.validations: dict[tuple[str, str], ValidationRecord] = {}
         self.claims: dict[str, tuple[str, datetime]] = {}
         self.max_chars = max_chars
+        self._lock = threading.Lock()
 
     def read(self, project: str, flow: str) -> PhaseRecord | None:
         """A flow's phase record."""
@@ -271,13 +273,14 @@ class MemoryStore:
         self.validations[(record.project, record.flow)] = record
 
     def claim(self, key: str, owner: str, ttl: timedelta) -> bool:
-        """Take a claim unless a fresh one is held."""
+        """Take a claim unless a fresh one is held (atomic, like creating a Variable)."""
         now = utcnow()
-        held = self.claims.get(key)
-        if held is not None and now - held[1] < ttl:
-            return False
-        self.claims[key] = (owner, now)
-        return True
+        with self._lock:
+            held = self.claims.get(key)
+            if held is not None and now - held[1] < ttl:
+                return False
+            self.claims[key] = (owner, now)
+            return True
 
     def release(self, key: str) -> None:
         """Drop a claim."""

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from importlib import metadata
+from pathlib import Path
 
 
 def _version(dist: str) -> str | None:
@@ -34,7 +35,7 @@ def main(argv: list[str]) -> int:
     info = {
         "uid": os.getuid(),
         "gid": os.getgid(),
-        "cwd": os.getcwd(),
+        "cwd": str(Path.cwd()),
         "home": os.environ.get("HOME"),
         "python": sys.version.split()[0],
         "executable": sys.executable,

@@ -1,4 +1,4 @@
-"""Smoke-run the flowlib image: one flow, inside the image, against the sample API, into a local lake.
+"""Smoke-run the flowlib image: one flow in the image, against the sample API, into a local lake.
 
     .venv/bin/python infra/docker/smoke.py --image localhost/flowlib:0.1.0 [--version 0.1.0]
 
@@ -24,7 +24,7 @@ Exit status 0 when every check passes. Prints ``peak RSS`` and a suggested memor
 from __future__ import annotations
 
 import argparse
-import glob
+import contextlib
 import json
 import math
 import os
@@ -75,6 +75,7 @@ class Buildah:
         self.base = shlex.split(command)
 
     def __call__(self, *args: str, capture: bool = True) -> str:
+        """Run ``buildah ARGS``; return its stdout, raise SmokeError when it fails."""
         proc = subprocess.run(
             [*self.base, *args], check=False, text=True, capture_output=capture, stdin=None
         )
@@ -134,7 +135,7 @@ def check_filesystem(rootfs: Path, pip_cert: Path | None) -> None:
     # One 64-character base64 line from the middle of each certificate identifies it.
     needles = [lines[len(lines) // 2] for lines in (c.split() for c in extra)]
     proc = subprocess.run(
-        ["grep", "-rlF", *sum((["-e", n] for n in needles), []), str(rootfs)],
+        ["grep", "-rlF", *[arg for n in needles for arg in ("-e", n)], str(rootfs)],
         check=False,
         capture_output=True,
         text=True,
@@ -153,7 +154,7 @@ def check_lake(lake: Path, pattern: str) -> list[dict[str, Any]]:
     """The expected files exist, belong to the run's uid and hold rows."""
     import pyarrow.parquet as pq
 
-    paths = sorted(Path(p) for p in glob.glob(str(lake / pattern), recursive=True))
+    paths = sorted(lake.glob(pattern))
     check(bool(paths), f"no file matches {pattern} in the lake; it holds: {list_tree(lake)}")
     files = []
     for path in paths:
@@ -205,12 +206,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--transactions-per-day", type=int, help="sample API ledger volume")
     parser.add_argument("--headroom", type=float, default=1.5, help="memory request factor")
+    parser.add_argument(
+        "--prefect-server",
+        action="store_true",
+        help="report to a Prefect server started on the host (as in a cluster) instead of the "
+        "ephemeral in-process API: slower to start, but the peak RSS is the flow's alone",
+    )
     parser.add_argument("--keep-lake", action="store_true", help="keep the lake directory")
     parser.add_argument("--json", type=Path, help="also write the results here")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear script
+def main(argv: list[str] | None = None) -> int:
     """Run every check; return 0 when all pass."""
     args = parse_args(argv)
     buildah = Buildah(args.buildah)
@@ -220,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
     api: SampleApi | None = None
     lake: Path | None = None
     mounted = created = False
+    services = contextlib.ExitStack()
     try:
         # Fresh random credentials: the run proves they arrive through the environment only.
         config: dict[str, Any] = {
@@ -233,6 +241,12 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
         api = SampleApi.start_subprocess(port=0, **config)
         lake = make_lake()
         log(f"sample API at {api.url}; lake at {lake}")
+        prefect_api_url = None
+        if args.prefect_server:
+            from flowlib.devservices import prefect_server
+
+            prefect_api_url = services.enter_context(prefect_server()).api_url
+            log(f"Prefect server at {prefect_api_url}")
 
         buildah("from", "--pull=false", "--name", container, args.image)
         created = True
@@ -250,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             "LEDGER_API_URL": api.url,
             "LEDGER_API_TOKEN": api.ledger_key,
         }
+        if prefect_api_url:
+            env["PREFECT_API_URL"] = prefect_api_url
         command = ["python", "/opt/smoke/in_container.py", "python", "-m", args.flow]
         command += shlex.split(args.flow_args)
         log(f"running in the image: {shlex.join(command[2:])}")
@@ -262,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             f"{lake}:/lake:rw",
             "--volume",
             f"{HERE / 'in_container.py'}:/opt/smoke/in_container.py:ro",
-            *sum((["--env", f"{k}={v}"] for k, v in env.items()), []),
+            *[arg for k, v in env.items() for arg in ("--env", f"{k}={v}")],
             container,
             "--",
             *command,
@@ -309,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one linear sc
             subprocess.run([*buildah.base, "umount", container], check=False, capture_output=True)
         if created:
             subprocess.run([*buildah.base, "rm", container], check=False, capture_output=True)
+        services.close()
         if api is not None:
             api.close()
         if lake is not None:

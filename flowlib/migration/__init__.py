@@ -1,0 +1,96 @@
+"""The last step of each flow's migration: cutover with automatic fail-back, and its health.
+
+The public functions ``flowctl`` wires to commands (each returns data; ``flowctl`` prints it):
+
+- :func:`status` / :func:`diff` / :func:`history` (``flowctl status``, ``flowctl diff``)
+- :func:`cutover`, :func:`rollback`, :func:`decommission`, :func:`set_phase`, :func:`init_phases`
+  (``-> list[Outcome]``; :func:`exit_code` turns them into the command's exit code)
+- :func:`fail_back` (by hand, for one failed run), :func:`watch` (one watcher pass)
+- :func:`record_validation` / :func:`record_validations` / :func:`latest_validation`
+- :func:`health` (``flowctl health``), :func:`write_textfile` / :func:`serve_metrics`
+- :func:`apply_alerts` (server-side alerts from ``infra/alerts/alerts.yaml``)
+
+See docs/cutover.md for the procedure and where each piece of state lives.
+"""
+
+from flowlib.migration.alerts import apply_alerts, list_alerts, load_alerts
+from flowlib.migration.failback import WatchResult, fail_back, failback_from_hook, watch
+from flowlib.migration.health import HealthReport, health, health_table
+from flowlib.migration.manifest import FlowPlan, ManifestError, Manifests
+from flowlib.migration.metrics import serve as serve_metrics
+from flowlib.migration.metrics import write_textfile
+from flowlib.migration.model import (
+    PHASES,
+    MigrationError,
+    Outcome,
+    Phase,
+    PhaseEvent,
+    PhaseRecord,
+    ValidationRecord,
+    exit_code,
+)
+from flowlib.migration.operations import (
+    cutover,
+    decommission,
+    init_phases,
+    rollback,
+    set_phase,
+)
+from flowlib.migration.prefect1 import Prefect1Client, Prefect1Error
+from flowlib.migration.services import Services, default_actor, default_services
+from flowlib.migration.status import (
+    FlowStatus,
+    diff,
+    diff_table,
+    history,
+    outcomes_table,
+    status,
+    status_table,
+)
+from flowlib.migration.validations import latest_validation, record_validation, record_validations
+
+__all__ = [
+    "PHASES",
+    "FlowPlan",
+    "FlowStatus",
+    "HealthReport",
+    "ManifestError",
+    "Manifests",
+    "MigrationError",
+    "Outcome",
+    "Phase",
+    "PhaseEvent",
+    "PhaseRecord",
+    "Prefect1Client",
+    "Prefect1Error",
+    "Services",
+    "ValidationRecord",
+    "WatchResult",
+    "apply_alerts",
+    "cutover",
+    "decommission",
+    "default_actor",
+    "default_services",
+    "diff",
+    "diff_table",
+    "exit_code",
+    "fail_back",
+    "failback_from_hook",
+    "health",
+    "health_table",
+    "history",
+    "init_phases",
+    "latest_validation",
+    "list_alerts",
+    "load_alerts",
+    "outcomes_table",
+    "record_validation",
+    "record_validations",
+    "rollback",
+    "serve_metrics",
+    "set_phase",
+    "status",
+    "status_table",
+    "watch",
+    "write_textfile",
+]

@@ -1,0 +1,404 @@
+"""Automatic fail-back: a cut-over flow that fails in production goes back to its legacy twin.
+
+When a run of a flow in ``cutover`` that writes prod fails for good (FAILED after its retries, or
+CRASHED), or stays Late past a grace period (no worker picked it up):
+
+1. the legacy flow's schedule is re-activated (Prefect 1 ``set_schedule_active``);
+2. a legacy recovery run is created for each missed slot (Prefect 1 ``create_flow_run`` with the
+   parameters that cover it, :mod:`flowlib.migration.recovery`, and the slot as its scheduled
+   start), so no data is lost in the prod lake;
+3. the new deployment goes back to ``target_env: dev`` (and to its own schedule if a cutover moved
+   it to the legacy slot);
+4. the phase returns to ``shadow`` with the reason, and a notification goes out.
+
+Two triggers, either enough: the flows' ``on_failure``/``on_crashed`` hook
+(:func:`failback_from_hook`, in the flow-run process) and the watcher flow
+``migration-failback-watcher`` (:func:`watch`, every few minutes, for runs whose process died
+and ran no hook). Both may fire for the same run; the fail-back is idempotent:
+
+- a claim Variable per failed run (created atomically) lets only one actor work at a time;
+- once done, the phase is ``shadow`` and the event names the run: a second attempt is skipped;
+- Prefect 1's ``idempotency_key`` (``flowlib-failback-<run id>``) makes a repeated recovery run
+  request return the first run; re-activating a schedule and setting a parameter are idempotent.
+
+A failure that happened before the current cutover began is ignored, so an old failure never
+fails back a later cutover. If a step fails, nothing is recorded as done: the claim is released,
+a notification says so, and the watcher tries again on its next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from flowlib.migration.model import MigrationError, Outcome, PhaseRecord, Status, iso
+from flowlib.migration.notify import SUBJECT_PREFIX, error_summary
+from flowlib.migration.operations import announce, phase_tags, transition
+from flowlib.migration.prefect_api import FINAL_FAILURE_STATES, RunInfo
+from flowlib.migration.recovery import recovery_parameters
+from flowlib.migration.services import Services, default_services, describe
+
+log = logging.getLogger("flowlib.migration")
+
+CLAIM_TTL = timedelta(minutes=15)
+"""A claim older than this is taken over (its owner died mid-way)."""
+DEFAULT_LATE_AFTER = timedelta(hours=1)
+LOOKBACK = timedelta(days=7)
+"""Runs expected this long before the cutover are looked at too (a late or backfilled run that
+failed after it); only failures *after* the cutover count."""
+IDEMPOTENCY_PREFIX = "flowlib-failback-"
+
+
+def _missed(run: RunInfo, now: datetime, late_after: timedelta | None) -> bool:
+    if run.failed_for_good:
+        return True
+    return (
+        late_after is not None
+        and run.state_name == "Late"
+        and run.expected_start_time is not None
+        and now - run.expected_start_time >= late_after
+    )
+
+
+def missed_runs(
+    svc: Services,
+    deployment_id: str,
+    record: PhaseRecord,
+    now: datetime,
+    late_after: timedelta | None,
+) -> list[RunInfo]:
+    """The deployment's prod runs that failed for good since the cutover, or stayed Late."""
+    since = record.since_time
+    states = [*FINAL_FAILURE_STATES, *(["SCHEDULED"] if late_after is not None else [])]
+    runs = svc.deployments.flow_runs(deployment_id, since=since - LOOKBACK, state_types=states)
+    found: dict[str, RunInfo] = {}
+    for run in runs:
+        when = _when(run)
+        if (
+            run.target_env == "prod"
+            and _missed(run, now, late_after)
+            and (when is None or when >= since)
+        ):
+            found.setdefault(run.id, run)
+    return sorted(found.values(), key=_slot)
+
+
+def _when(run: RunInfo) -> datetime | None:
+    """When the run failed (or, for a Late run, when it should have started)."""
+    return run.end_time or run.state_time or run.expected_start_time
+
+
+def _slot(run: RunInfo) -> datetime:
+    moment = run.expected_start_time or run.start_time or run.state_time
+    if moment is None:
+        raise MigrationError(f"flow run {run.id} has no expected start time to recover")
+    return moment
+
+
+def _result(
+    project: str, flow: str, status: Status, message: str, record: PhaseRecord | None, **d: Any
+) -> Outcome:
+    return Outcome(project, flow, "failback", status, message, record.phase if record else None, d)
+
+
+def fail_back(
+    project: str,
+    flow: str,
+    failed_run: str | RunInfo,
+    actor: str,
+    reason: str | None = None,
+    late_after: timedelta | None = DEFAULT_LATE_AFTER,
+    services: Services | None = None,
+) -> Outcome:
+    """Fail one cut-over flow back to its legacy twin because of ``failed_run`` (idempotent).
+
+    Args:
+        project: The flow's project.
+        flow: The flow module's name.
+        failed_run: The failed (or crashed, or long Late) new run, by id or as read.
+        actor: Who or what triggers it (``hook:<run name>``, ``watcher``, ``user:alice``).
+        reason: Why, for the record; default: the run's state and error.
+        late_after: A Late run counts as missed after this long (``None``: never).
+        services: Injected services.
+
+    Returns:
+        ``done`` when it failed back, ``skipped`` when there was nothing (more) to do, ``failed``
+        when a step failed (the phase stays ``cutover``; a retry redoes every step safely).
+    """
+    svc = services or default_services()
+    try:
+        return _fail_back(svc, project, flow, failed_run, actor, reason, late_after)
+    finally:
+        if services is None:
+            svc.close()
+
+
+def _fail_back(
+    svc: Services,
+    project: str,
+    flow: str,
+    failed_run: str | RunInfo,
+    actor: str,
+    reason: str | None,
+    late_after: timedelta | None,
+) -> Outcome:
+    run_id = failed_run.id if isinstance(failed_run, RunInfo) else str(failed_run)
+    record = svc.store.read(project, flow)
+    if record is None:
+        return _result(project, flow, "skipped", "no phase record: not cut over", None)
+    done = [e for e in record.events if e.action == "failback" and e.run_id == run_id]
+    if record.phase != "cutover":
+        if done:
+            return _result(
+                project,
+                flow,
+                "skipped",
+                f"already failed back at {done[-1].at} by {done[-1].actor}",
+                record,
+                run_id=run_id,
+            )
+        return _result(project, flow, "skipped", f"phase is {record.phase}", record)
+    run = failed_run if isinstance(failed_run, RunInfo) else svc.deployments.flow_run(run_id)
+    now = svc.now()
+    if not _missed(run, now, late_after):
+        return _result(
+            project,
+            flow,
+            "skipped",
+            f"run {run.name} is {run.state_name}: not failed for good",
+            record,
+            run_id=run_id,
+        )
+    if run.target_env != "prod":
+        return _result(
+            project, flow, "skipped", f"run {run.name} wrote {run.target_env}, not prod", record
+        )
+    failed_at = _when(run)
+    if failed_at is not None and failed_at < record.since_time:
+        return _result(
+            project,
+            flow,
+            "skipped",
+            f"run {run.name} failed at {iso(failed_at)}, before the cutover at {record.since}",
+            record,
+            run_id=run_id,
+        )
+    plan = record.plan
+    if not plan.get("deployment") or not plan.get("legacy_name"):
+        return _result(
+            project,
+            flow,
+            "failed",
+            "the phase record has no plan snapshot (deployment, legacy flow): cut over with "
+            "flowctl, or roll back by hand",
+            record,
+        )
+    if not svc.store.claim(run_id, actor, CLAIM_TTL):
+        return _result(
+            project,
+            flow,
+            "skipped",
+            f"a fail-back for run {run.name} is in progress elsewhere",
+            record,
+            run_id=run_id,
+        )
+    try:
+        record = svc.store.read(project, flow) or record  # the other actor may have finished
+        if record.phase != "cutover":
+            return _result(project, flow, "skipped", f"phase is now {record.phase}", record)
+        why = reason or (
+            f"{record.flow_name or flow} run {run.name} ended {run.state_name}: "
+            f"{error_summary(run.state_message, 200)}"
+        )
+        details = _switch_back(svc, record, run, now, late_after)
+        updated = transition(
+            svc,
+            project,
+            flow,
+            "shadow",
+            actor=actor,
+            reason=why,
+            action="failback",
+            run_id=run_id,
+            details=details,
+            schedule_moved=None,
+        )
+        announce(svc, updated, "fail-back")
+        return _result(
+            project,
+            flow,
+            "done",
+            f"failed back: legacy {plan['legacy_name']} active, "
+            f"{len(details['recovery_runs'])} recovery run(s), {plan['deployment']} on dev",
+            updated,
+            **details,
+        )
+    except Exception as exc:
+        log.exception("fail-back of %s/%s for run %s failed", project, flow, run_id)
+        svc.notifier.send(
+            f"{SUBJECT_PREFIX} fail-back FAILED {project}/{flow}",
+            f"The fail-back of {project}/{flow} after run {run.name} ({run.state_name}) failed: "
+            f"{describe(exc)}\nThe phase is still cutover; the watcher retries on its next run. "
+            "Check the legacy flow's schedule and the new deployment's target_env by hand.",
+        )
+        return _result(project, flow, "failed", describe(exc), record, run_id=run_id)
+    finally:
+        svc.store.release(run_id)
+
+
+def _switch_back(
+    svc: Services, record: PhaseRecord, run: RunInfo, now: datetime, late_after: timedelta | None
+) -> dict[str, Any]:
+    """Steps 1-3: legacy on, recovery runs, new deployment back on dev."""
+    plan = record.plan
+    legacy = svc.legacy
+    legacy_flow = legacy.find_flow(plan["legacy_name"], plan["legacy_project"])
+    legacy.set_schedule_active(legacy_flow.id)
+
+    dep = svc.deployments.deployment(plan["deployment"])
+    missed = {run.id: run}
+    for other in missed_runs(svc, dep.id, record, now, late_after):
+        missed.setdefault(other.id, other)
+    runs = sorted(missed.values(), key=_slot)
+    if plan.get("recovery_runs", "each") == "latest":
+        runs = runs[-1:]
+    recoveries = []
+    for failed in runs:
+        slot = _slot(failed)
+        params = recovery_parameters(plan.get("recovery") or {}, failed.parameters, slot)
+        legacy_run = legacy.create_flow_run(
+            legacy_flow.id,
+            parameters=params,
+            scheduled_start_time=slot,
+            idempotency_key=f"{IDEMPOTENCY_PREFIX}{failed.id}",
+            run_name=f"failback-{failed.name}",
+        )
+        recoveries.append(
+            {
+                "failed_run": failed.id,
+                "slot": iso(slot),
+                "legacy_run": legacy_run,
+                "parameters": params,
+            }
+        )
+
+    moved = list((record.schedule_moved or {}).get("schedules") or [])
+    svc.deployments.update_deployment(
+        dep.id,
+        parameters={**dep.parameters, "target_env": "dev"},
+        tags=phase_tags(dep.tags, "shadow"),
+    )
+    for entry in moved:
+        svc.deployments.set_schedule(dep.id, entry["id"], entry["schedule"])
+    return {
+        "legacy_flow_id": legacy_flow.id,
+        "legacy_schedule": "active",
+        "recovery_runs": recoveries,
+        "deployment": plan["deployment"],
+        "target_env": "dev",
+        "failed_run_state": run.state_name,
+    }
+
+
+# --- triggers ----------------------------------------------------------------------------------
+def failback_from_hook(flow: Any, flow_run: Any, state: Any) -> Outcome | None:
+    """The failure/crash hook's part: fail back when this prod run's flow is in ``cutover``.
+
+    Cheap when there is nothing to do: only a deployment run with ``target_env`` prod reads its
+    phase (one API call). Never raises (the hook wrapper logs); returns what it did.
+    """
+    params = dict(getattr(flow_run, "parameters", None) or {})
+    target_env = str(params.get("target_env") or os.environ.get("TARGET_ENV") or "dev")
+    if target_env.lower() != "prod" or getattr(flow_run, "deployment_id", None) is None:
+        return None
+    from flowlib.catalog import projects
+    from flowlib.migration.manifest import split_flow_name
+
+    names = split_flow_name(str(getattr(flow, "name", "")), projects())
+    if names is None:
+        return None
+    project, module = names
+    svc = default_services()
+    try:
+        record = svc.store.read(project, module)
+        if record is None or record.phase != "cutover":
+            return None
+        state_name = getattr(state, "name", None) or str(getattr(state, "type", "?"))
+        return fail_back(
+            project,
+            module,
+            str(flow_run.id),
+            actor=f"hook:{getattr(flow_run, 'name', flow_run.id)}",
+            reason=(
+                f"{flow.name} run {getattr(flow_run, 'name', '?')} ended {state_name}: "
+                f"{error_summary(getattr(state, 'message', ''), 200)}"
+            ),
+            services=svc,
+        )
+    finally:
+        svc.close()
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    """One watcher pass: the cut-over flows it looked at and what it did."""
+
+    checked: list[str]
+    outcomes: list[Outcome]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"checked": self.checked, "outcomes": [o.to_dict() for o in self.outcomes]}
+
+
+def watch(
+    late_after: timedelta | None = DEFAULT_LATE_AFTER,
+    actor: str = "watcher",
+    services: Services | None = None,
+) -> WatchResult:
+    """One pass: every flow in ``cutover``, its prod runs failed (or Late) since the cutover.
+
+    Reads only the phase records (Prefect Variables) and the Prefect API: no manifest needed.
+    """
+    svc = services or default_services()
+    checked, outcomes = [], []
+    try:
+        now = svc.now()
+        for record in svc.store.records():
+            if record.phase != "cutover":
+                continue
+            checked.append(record.key)
+            deployment = record.plan.get("deployment")
+            if not deployment:
+                outcomes.append(
+                    _result(record.project, record.flow, "failed", "no plan snapshot", record)
+                )
+                continue
+            try:
+                dep = svc.deployments.deployment(deployment)
+                missed = missed_runs(svc, dep.id, record, now, late_after)
+            except Exception as exc:
+                outcomes.append(
+                    _result(record.project, record.flow, "failed", describe(exc), record)
+                )
+                continue
+            if not missed:
+                continue
+            first = min(missed, key=_slot)
+            outcomes.append(
+                fail_back(
+                    record.project,
+                    record.flow,
+                    first,
+                    actor=actor,
+                    late_after=late_after,
+                    services=svc,
+                )
+            )
+    finally:
+        if services is None:
+            svc.close()
+    return WatchResult(checked, outcomes)

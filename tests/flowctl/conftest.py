@@ -1,0 +1,90 @@
+"""Copies of the project files to edit per test, values files, and the flowctl runner."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from flowctl.cli import app
+from flowlib.deploy import load_environment, project_files
+
+PROCESS_POOL = "flowctl-test-process"
+K8S_POOL = "flowctl-test-k8s"
+
+
+def flowctl(*args: str, input: str | None = None) -> Result:
+    """Run ``flowctl ARGS`` in this process (the session server is the active API)."""
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+def api(call: Callable[[Any], Any]) -> Any:
+    """Run one async client call against the active API."""
+    from prefect.client.orchestration import get_client
+
+    async def run() -> Any:
+        async with get_client() as client:
+            return await call(client)
+
+    return asyncio.run(run())
+
+
+@dataclass
+class Files:
+    """Copies of every project's prefect.yaml, their deployments renamed with a suffix."""
+
+    root: Path
+    paths: dict[str, Path]
+    suffix: str
+
+    def args(self, *projects: str) -> list[str]:
+        """``--prefect-file`` options for the given projects (default: all)."""
+        chosen = projects or tuple(self.paths)
+        return [a for p in chosen for a in ("--prefect-file", str(self.paths[p]))]
+
+    def name(self, deployment: str) -> str:
+        """The renamed deployment, e.g. ``products-snapshot-<suffix>``."""
+        return f"{deployment}-{self.suffix}"
+
+    def edit(self, project: str, old: str, new: str) -> None:
+        """Replace text in one copy (exactly once)."""
+        path = self.paths[project]
+        text = path.read_text()
+        assert text.count(old) == 1, (old, text.count(old))
+        path.write_text(text.replace(old, new))
+
+
+@pytest.fixture
+def files(tmp_path: Path, request: pytest.FixtureRequest) -> Files:
+    suffix = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
+    paths = {}
+    for project, source in project_files().items():
+        copy = tmp_path / "deployments" / project / "prefect.yaml"
+        copy.parent.mkdir(parents=True)
+        shutil.copy(source, copy)
+        text = re.sub(r"^(  - name: )(\S+)$", rf"\1\2-{suffix}", copy.read_text(), flags=re.M)
+        copy.write_text(text)
+        paths[project] = copy
+    return Files(root=tmp_path, paths=paths, suffix=suffix)
+
+
+def write_env(path: Path, base: str = "local", **overrides: str | None) -> Path:
+    """A values file: ``deployments/<base>.env`` resolved, with overrides (``None`` drops)."""
+    values: dict[str, str | None] = {**load_environment(base), **overrides}
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items() if v is not None))
+    return path
+
+
+@pytest.fixture
+def env_file(tmp_path: Path) -> Path:
+    """The local values with this suite's process pool."""
+    return write_env(tmp_path / "test.env", FLOWLIB_WORK_POOL=PROCESS_POOL)

@@ -1,0 +1,137 @@
+"""`flowctl deploy` registers what `prefect deploy` registers: every field of every deployment.
+
+The repository's three project files, with the dev values (deployments/dev.env: a Kubernetes
+pool with the repository's template, the image, /opt/flowlib), go into two fresh servers: one
+through the real `prefect --no-prompt deploy --all --prefect-file ...` per file, one through
+`flowctl deploy --values dev`. The servers must then hold the same deployments, field by field,
+ids and timestamps aside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowctl.server import jsonable
+from flowlib.deploy import deploy_project, load_environment, project_files
+from flowlib.deploy.jobs import load_base_job_template
+from flowlib.devservices import REPO_ROOT, PrefectServer, prefect_server
+
+pytestmark = pytest.mark.integration
+
+IGNORED = {"id", "created", "updated", "flow_id", "work_queue_id"}
+IGNORED_IN_SCHEDULES = {"id", "created", "updated", "deployment_id"}
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[PrefectServer]]:
+    """Two fresh servers, started side by side."""
+    managers = [prefect_server(home=tmp_path_factory.mktemp(f"server-{n}")) for n in "ab"]
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(m.__enter__) for m in managers]
+    started = [m for m, f in zip(managers, futures, strict=True) if f.exception() is None]
+    try:
+        yield [f.result() for f in futures]
+    finally:
+        for manager in started:
+            manager.__exit__(None, None, None)
+
+
+def on(server: PrefectServer, call: Any) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    async def run() -> Any:
+        async with get_client() as client:
+            return await call(client)
+
+    with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+        return asyncio.run(run())
+
+
+def create_pool(server: PrefectServer, name: str) -> None:
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    pool = WorkPoolCreate(name=name, type="kubernetes", base_job_template=load_base_job_template())
+    on(server, lambda c: c.create_work_pool(pool))
+
+
+def every_deployment(server: PrefectServer) -> dict[str, dict[str, Any]]:
+    """The server's deployments as JSON by ``flow/deployment``, ids and timestamps removed."""
+
+    async def read(client: Any) -> tuple[list[Any], list[Any]]:
+        return await client.read_deployments(), await client.read_flows()
+
+    deployments, flows = on(server, read)
+    flow_names = {f.id: f.name for f in flows}
+    found = {}
+    for dep in deployments:
+        data = {k: v for k, v in jsonable(dep).items() if k not in IGNORED}
+        data["schedules"] = [
+            {k: v for k, v in s.items() if k not in IGNORED_IN_SCHEDULES} for s in data["schedules"]
+        ]
+        found[f"{flow_names[dep.flow_id]}/{dep.name}"] = data
+    return found
+
+
+def flowctl(server: PrefectServer, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).parent / "flowctl"), *args]
+    return subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=server.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_flowctl_deploy_registers_what_prefect_deploy_registers(servers) -> None:
+    by_cli, by_flowctl = servers
+    values = load_environment("dev")
+    for server in servers:
+        create_pool(server, values["FLOWLIB_WORK_POOL"])
+
+    for project in project_files():
+        deploy_project(project, values, server_env=by_cli.env())
+    result = flowctl(by_flowctl, "deploy", "--values", "dev", "--yes", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["summary"]["created"] == 5
+
+    expected, actual = every_deployment(by_cli), every_deployment(by_flowctl)
+    assert sorted(actual) == sorted(expected) and len(actual) == 5
+    differences = [
+        f"{name}: {field}: prefect deploy {expected[name].get(field)!r}, "
+        f"flowctl {actual[name].get(field)!r}"
+        for name in expected
+        for field in sorted(set(expected[name]) | set(actual[name]))
+        if expected[name].get(field) != actual[name].get(field)
+    ]
+    assert differences == []
+    compared = set(next(iter(expected.values())))
+    assert {
+        "parameters",
+        "parameter_openapi_schema",
+        "job_variables",
+        "pull_steps",
+        "schedules",
+        "tags",
+        "description",
+        "work_queue_name",
+        "enforce_parameter_schema",
+    } <= compared
+
+    # and flowctl judges the CLI's result as its own: nothing to change on either server
+    for server in servers:
+        again = flowctl(server, "diff", "--values", "dev", "--json")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert json.loads(again.stdout)["summary"]["unchanged"] == 5
