@@ -3,8 +3,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
+# The Prefect line: 2 (default, what the users run) or 3. `make test` runs every line in
+# PREFECT_LINES, one after the other; `make test PREFECT=3` runs that line only.
 PREFECT ?= 2
-VENV := .venv
+ifeq ($(origin PREFECT),command line)
+PREFECT_LINES ?= $(PREFECT)
+else
+PREFECT_LINES ?= 2 3
+endif
+VENV := $(if $(filter 3,$(PREFECT)),.venv3,.venv)
 BIN := $(VENV)/bin
 CONSTRAINTS := constraints/prefect$(PREFECT).txt
 STAMP := $(VENV)/.installed-$(PREFECT)
@@ -14,7 +21,7 @@ SAMPLE_API_PORT ?= 8765
 TEST_EXTRA :=
 -include make/*.mk
 
-.PHONY: help setup lint format test pytest test-unit test-integration demo sample-api bench-ingest bench-validate clean
+.PHONY: help setup lint format test test-line pytest test-unit test-integration demo sample-api bench-ingest bench-validate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -51,7 +58,13 @@ test-unit: setup ## Offline unit tests (seconds)
 test-integration: setup ## Integration tests against real services
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: setup lint pytest $(TEST_EXTRA) ## The whole suite: lint, unit and integration tests, extras
+test: ## The whole suite on Prefect 2, then Prefect 3: lint, unit and integration tests, image
+	@set -e; for line in $(PREFECT_LINES); do \
+		echo "=== make test-line PREFECT=$$line ==="; \
+		$(MAKE) --no-print-directory test-line PREFECT=$$line; \
+	done
+
+test-line: setup lint pytest $(TEST_EXTRA) ## The whole suite on one Prefect line (PREFECT=2|3)
 
 pytest: setup ## Every pytest test (unit and integration), two workers
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)

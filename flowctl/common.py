@@ -119,6 +119,7 @@ PrefectFileOption = Annotated[
     typer.Option(
         "--prefect-file",
         dir_okay=False,
+        resolve_path=True,
         help="Use these prefect.yaml files instead of deployments/*/prefect.yaml (repeatable); "
         "the project is the file's folder name.",
     ),
@@ -128,6 +129,7 @@ EnvFileOption = Annotated[
     typer.Option(
         "--env-file",
         dir_okay=False,
+        resolve_path=True,
         help="Load the {{ $VARS }} from this file (deployments/<env>.env format) on top of "
         "the process environment.",
     ),

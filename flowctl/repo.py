@@ -14,6 +14,7 @@ Selectors (``--project``, ``--flow``, repeatable; both given: a deployment must 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,9 +248,11 @@ class FlowLoader:
             from prefect.flows import load_flow_from_entrypoint
 
             try:
-                self._flows[entrypoint] = load_flow_from_entrypoint(
-                    entrypoint, use_placeholder_flow=False
-                )
+                with warnings.catch_warnings():  # libraries' import-time noise, not ours to fix
+                    warnings.simplefilter("ignore", UserWarning)
+                    self._flows[entrypoint] = load_flow_from_entrypoint(
+                        entrypoint, use_placeholder_flow=False
+                    )
             except Exception as exc:
                 self._flows[entrypoint] = exc
         found = self._flows[entrypoint]

@@ -19,6 +19,31 @@ def fixed(value: Any) -> Any:
     return unmapped(value)  # type: ignore[call-arg,misc,unused-ignore]
 
 
+def state_hooks(flow_or_task: Any, kind: str) -> list[Any]:
+    """The hooks of a kind (``on_failure``, ``on_crashed``, ...) attached to a flow or task.
+
+    2.x keeps them in the attribute itself; 3.x makes that attribute a decorator method and keeps
+    the list in ``<kind>_hooks``.
+    """
+    hooks = getattr(flow_or_task, f"{kind}_hooks", None)
+    if hooks is None:
+        hooks = getattr(flow_or_task, kind, None)
+    return list(hooks) if isinstance(hooks, list | tuple) else []
+
+
+def _no_cache() -> dict[str, Any]:
+    if PREFECT_MAJOR < 3:
+        return {}
+    from prefect.cache_policies import NONE
+
+    return {"cache_policy": NONE}
+
+
+NO_CACHE: dict[str, Any] = _no_cache()
+"""``@task(**NO_CACHE)``: 3.x hashes every task's inputs for a cache key by default, pure cost
+here (results are not persisted; a table input is pickled whole); 2.x has no cache policy."""
+
+
 def load_block(block_cls: Any, name: str) -> Any:
     """Load a block by name synchronously (2.x types ``load`` as a coroutine; it is sync here)."""
     return block_cls.load(name)
@@ -252,7 +277,9 @@ async def managed_alerts(client: Any) -> dict[str, Any]:
             for a in automations
             if a.name.startswith(ALERT_MARKER)
         }
-    from prefect.client.schemas.filters import FlowRunNotificationPolicyFilter
+    from prefect.client.schemas.filters import (  # type: ignore[attr-defined,unused-ignore]
+        FlowRunNotificationPolicyFilter,
+    )
 
     policies = await client.read_flow_run_notification_policies(
         FlowRunNotificationPolicyFilter(is_active=None)
@@ -371,7 +398,7 @@ def run_flow_run_here(flow_run_id: Any, adapt: Any = None) -> bool:
         from prefect import flow_engine  # type: ignore[attr-defined,unused-ignore]
 
         flow_run, flow = flow_engine.load_flow_and_flow_run(run_id)
-        state = flow_engine.run_flow(
+        state: Any = flow_engine.run_flow(
             adapt(flow) if adapt else flow, flow_run=flow_run, return_type="state"
         )
         return bool(state.is_completed())

@@ -53,6 +53,7 @@ image-base: image-tools ## Build the local Debian base with debootstrap (cached 
 # keys a LABEL step by its unexpanded text, so a cached `LABEL ...=${GIT_COMMIT}` would keep the
 # previous commit when only the commit changed. (Each flag is one more step: only these two.)
 image: image-base ## Build localhost/flowlib:<version> from the Dockerfile (buildah, vfs, chroot)
+	@test -f $(IMAGE_CONSTRAINTS) || { echo "image: no lock $(IMAGE_CONSTRAINTS) (PREFECT=$(IMAGE_PREFECT))"; exit 1; }
 	@echo "image: building $(IMAGE_TAG) (revision $(IMAGE_GIT_COMMIT), $(IMAGE_CONSTRAINTS), base $(IMAGE_BASE))"
 	@start=$$SECONDS; \
 	$(BUILDAH) build --isolation $(IMAGE_ISOLATION) --layers --pull=false \

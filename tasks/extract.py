@@ -7,11 +7,12 @@ from typing import Any
 
 from prefect import task
 
+from flowlib.compat import NO_CACHE
 from flowlib.http import Paginator, Record, SourceClient, SourceSpec
 from flowlib.runtime import run_logger
 
 
-@task(retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=1800)
+@task(retries=3, retry_delay_seconds=[5, 30, 120], timeout_seconds=1800, **NO_CACHE)
 def fetch_records(
     source: SourceSpec,
     path: str,

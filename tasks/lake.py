@@ -7,6 +7,7 @@ from datetime import datetime
 import pyarrow as pa
 from prefect import task
 
+from flowlib.compat import NO_CACHE
 from flowlib.lake import STATE_DIR, FileFormat, Lake, WrittenFile
 from flowlib.runtime import run_logger
 from flowlib.settings import resolve_lake
@@ -23,7 +24,7 @@ def watermark_path(project: str, flow_name: str) -> str:
     return f"{STATE_DIR}/{project}/{flow_name}.json"
 
 
-@task(retries=3, retry_delay_seconds=[2, 10, 30], timeout_seconds=1800)
+@task(retries=3, retry_delay_seconds=[2, 10, 30], timeout_seconds=1800, **NO_CACHE)
 def write_table(target_env: str, rel_path: str, table: pa.Table, fmt: FileFormat) -> WrittenFile:
     """Write a table to the target lake atomically and log where it landed."""
     lake = open_lake(target_env)
@@ -32,7 +33,7 @@ def write_table(target_env: str, rel_path: str, table: pa.Table, fmt: FileFormat
     return written
 
 
-@task(retries=2, retry_delay_seconds=5, timeout_seconds=120)
+@task(retries=2, retry_delay_seconds=5, timeout_seconds=120, **NO_CACHE)
 def read_watermark(target_env: str, project: str, flow_name: str) -> datetime | None:
     """The flow's watermark in the target lake, or ``None`` before its first load."""
     lake = open_lake(target_env)
@@ -48,7 +49,7 @@ def read_watermark(target_env: str, project: str, flow_name: str) -> datetime | 
         ) from exc
 
 
-@task(retries=2, retry_delay_seconds=5, timeout_seconds=120)
+@task(retries=2, retry_delay_seconds=5, timeout_seconds=120, **NO_CACHE)
 def commit_watermark(target_env: str, project: str, flow_name: str, value: datetime) -> None:
     """Move the watermark forward; called only after the window's data is written."""
     lake = open_lake(target_env)

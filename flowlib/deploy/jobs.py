@@ -103,12 +103,12 @@ def render_job_manifest(
         from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
     template = json.loads(json.dumps(template or load_base_job_template()))  # the worker mutates
-    flow_run = FlowRun(id=uuid.uuid4(), name=flow_run_name, flow_id=uuid.uuid4())  # type: ignore[call-arg]
+    flow_run = FlowRun(id=uuid.uuid4(), name=flow_run_name, flow_id=uuid.uuid4())  # type: ignore[call-arg,unused-ignore]
     deployment = None
     if deployment_name:
         from prefect.client.schemas.responses import DeploymentResponse
 
-        deployment = DeploymentResponse(
+        deployment = DeploymentResponse(  # type: ignore[call-arg,unused-ignore]
             id=uuid.uuid4(), name=deployment_name, flow_id=flow_run.flow_id
         )
 

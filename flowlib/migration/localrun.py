@@ -21,7 +21,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from flowlib.devservices import REPO_ROOT
@@ -142,7 +142,7 @@ def _zero_retry_delays(flow: Any) -> Any:
 
     for value in list(getattr(flow.fn, "__globals__", {}).values()):
         if isinstance(value, Task):
-            value.retry_delay_seconds = 0
+            cast(Any, value).retry_delay_seconds = 0
     return flow.with_options(retry_delay_seconds=0)
 
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 from prefect import flow, task
 
 from flowlib.arrow import records_to_batch
-from flowlib.compat import fixed
+from flowlib.compat import NO_CACHE, fixed
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record, SourceClient
 from flowlib.lake import Dataset, WrittenFile, dataset_path
@@ -62,7 +62,7 @@ def shard_params(day: date, shard: int, shards: int) -> dict[str, object]:
 
 
 # --- tasks ----------------------------------------------------------------------------------
-@task(retries=3, retry_delay_seconds=[10, 60, 300], timeout_seconds=3600)
+@task(retries=3, retry_delay_seconds=[10, 60, 300], timeout_seconds=3600, **NO_CACHE)
 def load_shard(
     target_env: str, day: date, stamp_iso: str, shard: int, shards: int, sample: bool = False
 ) -> WrittenFile:

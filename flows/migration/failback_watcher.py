@@ -26,10 +26,11 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, task
 
+from flowlib.compat import NO_CACHE
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.migration.failback import watch
 from flowlib.runtime import run_logger
@@ -46,7 +47,9 @@ class FailbackFailed(RuntimeError):
         self.result = result
 
 
-@task(name="check-cutover-flows", retries=2, retry_delay_seconds=10, timeout_seconds=600)
+@task(
+    name="check-cutover-flows", retries=2, retry_delay_seconds=10, timeout_seconds=600, **NO_CACHE
+)
 def check_cutover_flows(late_after_minutes: int) -> dict[str, Any]:
     """One watcher pass over the flows in ``cutover``; returns what it found and did."""
     late_after = timedelta(minutes=late_after_minutes) if late_after_minutes > 0 else None
@@ -96,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cron", default=DEFAULT_CRON)
     args = parser.parse_args(argv)
     if args.serve:
-        served: Any = failback_watcher.serve(
+        served: Any = cast(Any, failback_watcher).serve(
             name="every-5-minutes",
             cron=args.cron,
             parameters={"late_after_minutes": args.late_after_minutes},

@@ -17,12 +17,13 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from flowlib.compat import NO_CACHE
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.runtime import run_logger, scheduled_start
 from flowlib.settings import resolve_lake
@@ -71,7 +72,7 @@ def summary_line(report: Report) -> str:
     )
 
 
-@task(name="validate-lakes")
+@task(name="validate-lakes", **NO_CACHE)
 def run_validation(prod_root: str, dev_root: str, options: ValidationOptions) -> Report:
     """List both lakes, match paths, compare every pair (credentials from the settings)."""
     return validate_lakes(prod_root, dev_root, options, progress=run_logger().debug)
@@ -184,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "max_mismatches": args.max_mismatches,
     }
     if args.serve:
-        served: Any = validate_lakes_flow.serve(
+        served: Any = cast(Any, validate_lakes_flow).serve(
             name="daily",
             cron=args.cron,
             parameters={k: v for k, v in params.items() if v not in (None, False)},

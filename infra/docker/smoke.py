@@ -222,7 +222,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     buildah = Buildah(args.buildah)
     started = time.monotonic()
-    inspect = json.loads(buildah("inspect", "--type", "image", args.image))
     container = f"flowlib-smoke-{os.getpid()}"
     api: SampleApi | None = None
     lake: Path | None = None
@@ -236,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.transactions_per_day is not None:
             config["transactions_per_day"] = args.transactions_per_day
+        inspect = json.loads(buildah("inspect", "--type", "image", args.image))
         check_config(inspect, args.version, [config["shop_token"], config["ledger_key"]])
 
         api = SampleApi.start_subprocess(port=0, **config)
@@ -284,11 +284,16 @@ def main(argv: list[str] | None = None) -> int:
             *command,
         ]
         proc = subprocess.run(run, check=False, capture_output=True, text=True)
-        output = proc.stdout + proc.stderr
         info = _tagged_json(proc.stdout, "SMOKE-INFO")
         result = _tagged_json(proc.stdout, "SMOKE-RESULT")
+        # The flow's own output (Prefect's log lines), as in a local run.
+        flow_output = [
+            line
+            for line in (proc.stdout + proc.stderr).splitlines()
+            if not line.startswith(("SMOKE-INFO ", "SMOKE-RESULT "))
+        ]
+        print("\n".join(f"  | {line}" for line in flow_output[-80:]), file=sys.stderr)
         if proc.returncode != 0 or not result or result.get("exit_code") != 0:
-            print(output[-6000:], file=sys.stderr)
             raise SmokeError(f"the flow failed in the container (buildah run: {proc.returncode})")
         check(info is not None and info["uid"] == RUN_UID, f"ran as {info and info['uid']}")
         check(info["cwd"] == "/opt/flowlib", f"ran in {info['cwd']}")

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from flowlib.catalog import flow_modules
+from flowlib.compat import state_hooks
 from flowlib.hooks import notify_failure
 from flowlib.lake import Lake, dataset_path
 from flowlib.settings import resolve_lake, source_settings
@@ -26,7 +27,8 @@ def test_flow_shape(module):
     params = inspect.signature(flow.fn).parameters
     assert next(iter(params)) == "target_env" and params["target_env"].default is None
     assert params["sample"].default is False
-    assert notify_failure in flow.on_failure and notify_failure in flow.on_crashed
+    assert notify_failure in state_hooks(flow, "on_failure")
+    assert notify_failure in state_hooks(flow, "on_crashed")
     assert flow.retries >= 1
     assert module.dataset is not None and module.dataset.project == module.project
     assert (flow.fn.__doc__ or "").strip(), "the flow needs a docstring saying what it loads"
