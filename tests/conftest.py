@@ -47,9 +47,7 @@ def azurite_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurit
 @pytest.fixture
 def lake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Point the dev and prod lakes at fresh local folders; returns the roots."""
-    roots = {
-        env: (tmp_path / "lake" / env).resolve().as_uri() + "/" for env in ("dev", "prod")
-    }
+    roots = {env: (tmp_path / "lake" / env).resolve().as_uri() + "/" for env in ("dev", "prod")}
     monkeypatch.setenv("LAKE_DEV_ROOT", roots["dev"])
     monkeypatch.setenv("LAKE_PROD_ROOT", roots["prod"])
     return roots

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import shutil
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import Result
+from prefect.flows import load_flow_from_entrypoint
 from typer.testing import CliRunner
 
 from flowctl.cli import app
 from flowlib.deploy import load_environment, project_files
+from flowlib.devservices import REPO_ROOT
 
 PROCESS_POOL = "flowctl-test-process"
 K8S_POOL = "flowctl-test-k8s"
@@ -38,6 +42,14 @@ def api(call: Callable[[Any], Any]) -> Any:
     return asyncio.run(run())
 
 
+@functools.cache
+def flow_name(entrypoint: str) -> str:
+    """The ``@flow`` name behind an entrypoint (relative to the repository root)."""
+    path, _, function = entrypoint.rpartition(":")
+    flow = load_flow_from_entrypoint(f"{REPO_ROOT / path}:{function}", use_placeholder_flow=False)
+    return str(flow.name)
+
+
 @dataclass
 class Files:
     """Copies of every project's prefect.yaml, their deployments renamed with a suffix."""
@@ -45,6 +57,35 @@ class Files:
     root: Path
     paths: dict[str, Path]
     suffix: str
+
+    @property
+    def originals(self) -> dict[str, str]:
+        """Every deployment's name as in the repository → its entrypoint (as copied)."""
+        found = {}
+        for path in self.paths.values():
+            for dep in yaml.safe_load(path.read_text())["deployments"]:
+                found[dep["name"].removesuffix(f"-{self.suffix}")] = dep["entrypoint"]
+        return found
+
+    def project_of(self, deployment: str) -> str:
+        """The project whose copy holds a deployment (repository name)."""
+        for project, path in self.paths.items():
+            if f"name: {self.name(deployment)}\n" in path.read_text():
+                return project
+        raise KeyError(deployment)
+
+    def names(self, *projects: str) -> list[str]:
+        """The repository names of the deployments of some projects (default: all), sorted."""
+        return sorted(d for d in self.originals if not projects or self.project_of(d) in projects)
+
+    def each(self, *projects: str) -> list[str]:
+        """``--flow NAME`` for every deployment of some projects: selects them one by one (so
+        ``diff`` does not list what other tests left on the shared server)."""
+        return [a for d in self.names(*projects) for a in ("--flow", self.name(d))]
+
+    def full_name(self, deployment: str) -> str:
+        """``<flow name>/<renamed deployment>``, the flow loaded from the entrypoint."""
+        return f"{flow_name(self.originals[deployment])}/{self.name(deployment)}"
 
     def args(self, *projects: str) -> list[str]:
         """``--prefect-file`` options for the given projects (default: all)."""

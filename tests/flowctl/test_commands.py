@@ -16,6 +16,7 @@ import pytest
 
 from flowlib.deploy import load_env_file
 from flowlib.deploy.jobs import load_base_job_template
+from flowlib.deploy.yaml_edit import dump_round_trip, load_round_trip
 from flowlib.devservices import REPO_ROOT, prefect_cli
 
 from .conftest import K8S_POOL, PROCESS_POOL, Files, api, flowctl, write_env
@@ -39,31 +40,8 @@ def pools(prefect_api) -> None:
             api(lambda c, pool=pool: c.create_work_pool(pool))
 
 
-FLOWS = {
-    "products-snapshot": "sales-products-snapshot",
-    "orders-incremental": "sales-orders-incremental",
-    "transactions-daily": "finance-transactions-daily",
-    "fx-rates": "finance-fx-rates",
-    "validate-lakes": "migration-validate-lakes",
-}
-
-
-# --flow for every module: diff then leaves out what other tests deployed on the shared server
-EVERY_FLOW = [
-    a
-    for m in (
-        "products_snapshot",
-        "orders_incremental",
-        "transactions_daily",
-        "fx_rates",
-        "validate_lakes",
-    )
-    for a in ("-f", m)
-]
-
-
 def read(files: Files, deployment: str) -> Any:
-    return api(lambda c: c.read_deployment_by_name(f"{FLOWS[deployment]}/{files.name(deployment)}"))
+    return api(lambda c: c.read_deployment_by_name(files.full_name(deployment)))
 
 
 def exists(files: Files, deployment: str) -> bool:
@@ -101,8 +79,9 @@ def actives(files: Files, deployment: str) -> list[bool]:
 
 
 def test_deploy_several_projects_then_nothing_is_rewritten(pools, files, env_file) -> None:
+    count = len(files.names())
     report = run_json("deploy", "--yes", "--env-file", env_file, *files.args())
-    assert report["summary"] == {"created": 5, "updated": 0, "unchanged": 0, "failed": 0}
+    assert report["summary"] == {"created": count, "updated": 0, "unchanged": 0, "failed": 0}
     products = read(files, "products-snapshot")
     assert products.work_pool_name == PROCESS_POOL and products.work_queue_name == "sales"
     assert products.parameters == {"target_env": "dev"}
@@ -112,11 +91,11 @@ def test_deploy_several_projects_then_nothing_is_rewritten(pools, files, env_fil
         {"prefect.deployments.steps.set_working_directory": {"directory": str(REPO_ROOT)}}
     ]
     assert [(s.schedule.cron, s.active) for s in products.schedules] == [("20 2 * * *", True)]
-    updated = {name: read(files, name).updated for name in FLOWS}
+    updated = {name: read(files, name).updated for name in files.names()}
 
     again = run_json("deploy", "--yes", "--env-file", env_file, *files.args())
-    assert again["summary"] == {"created": 0, "updated": 0, "unchanged": 5, "failed": 0}
-    assert {name: read(files, name).updated for name in FLOWS} == updated  # nothing written
+    assert again["summary"] == {"created": 0, "updated": 0, "unchanged": count, "failed": 0}
+    assert {name: read(files, name).updated for name in files.names()} == updated
 
 
 def test_dry_run_and_diff_show_field_by_field_and_change_nothing(
@@ -150,7 +129,7 @@ def test_dry_run_and_diff_show_field_by_field_and_change_nothing(
     assert {name: read(files, name).updated for name in before} == before
     assert read(files, "transactions-daily").schedules[0].schedule.cron == "15 3 * * *"
 
-    diff = flowctl("diff", "--env-file", newer, *EVERY_FLOW[4:8], *files.args("finance"))
+    diff = flowctl("diff", "--env-file", newer, *files.each("finance"), *files.args("finance"))
     assert diff.exit_code == 1, diff.output
     assert "parameters.shards: 8 → 4" in diff.stdout
     assert "0 in sync, 2 differ, 0 not deployed, 0 only on the server, 0 errors" in diff.stdout
@@ -158,7 +137,9 @@ def test_dry_run_and_diff_show_field_by_field_and_change_nothing(
     done = run_json("deploy", "--env-file", newer, "-p", "finance", *files.args())
     assert done["summary"] == {"created": 0, "updated": 2, "unchanged": 0, "failed": 0}
     assert read(files, "transactions-daily").parameters["shards"] == 4
-    assert flowctl("diff", "--env-file", newer, *EVERY_FLOW[4:8], *files.args()).exit_code == 0
+    assert (
+        flowctl("diff", "--env-file", newer, *files.each("finance"), *files.args()).exit_code == 0
+    )
 
     # a deployment renamed in the file: the new name is not deployed, the old one only on the server
     files.edit("finance", f"name: {files.name('fx-rates')}", f"name: {files.name('fx')}")
@@ -192,9 +173,9 @@ def test_set_env_round_trips_through_write(pools, files, env_file) -> None:
     assert changed == [("      target_env: dev", "      target_env: prod")] * 2
     assert files.paths["migration"].read_text() == original["migration"]
     # repository and server agree: nothing to show, nothing to deploy
-    assert flowctl("diff", "--env-file", env_file, *EVERY_FLOW, *files.args()).exit_code == 0
+    assert flowctl("diff", "--env-file", env_file, *files.each(), *files.args()).exit_code == 0
     again = run_json("deploy", "--yes", "--env-file", env_file, *files.args())
-    assert again["summary"]["unchanged"] == 5
+    assert again["summary"]["unchanged"] == len(files.names())
 
     run_json("set-env", "--env", "dev", "--write", "-p", "sales", *files.args())
     assert {p: path.read_text() for p, path in files.paths.items()} == original
@@ -204,7 +185,7 @@ def test_set_env_round_trips_through_write(pools, files, env_file) -> None:
     result = flowctl("set-env", "-e", "prod", "-f", "fx_rates", *files.args())
     assert result.exit_code == 0 and "Add --write" in result.stdout
     assert read(files, "fx-rates").parameters == {"target_env": "prod"}
-    diff = flowctl("diff", "--env-file", env_file, *EVERY_FLOW[4:8], *files.args("finance"))
+    diff = flowctl("diff", "--env-file", env_file, *files.each("finance"), *files.args("finance"))
     assert diff.exit_code == 1 and 'parameters.target_env: "prod" → "dev"' in diff.stdout
     back = run_json("deploy", "--env-file", env_file, "-f", "fx_rates", *files.args())
     assert back["summary"]["updated"] == 1
@@ -325,11 +306,17 @@ def test_bad_input_names_file_line_and_deployment_and_the_rest_is_deployed(
         "    entrypoint: flows/finance/fx_rates.py:fx_rates\n",
         "    entrypoint: flows/finance/fx_rates.py:fx_rates\n    tags: [a, b\n",
     )
-    files.edit("migration", 'name: "{{ $FLOWLIB_WORK_POOL }}"', "name: no-such-pool")
+    path = files.paths["migration"]
+    doc = load_round_trip(path)
+    lakes = next(d for d in doc["deployments"] if d["name"] == files.name("validate-lakes"))
+    lakes["work_pool"] = {"name": "no-such-pool"}
+    path.write_text(dump_round_trip(doc))
 
     report = run_json("deploy", "--yes", "--env-file", env_file, *files.args(), code=2)
     # the finance file does not parse: one failure for the file
-    assert report["summary"] == {"created": 1, "updated": 0, "unchanged": 0, "failed": 4}
+    # products-snapshot and the migration deployments but validate-lakes
+    created = len(files.names("migration"))
+    assert report["summary"] == {"created": created, "updated": 0, "unchanged": 0, "failed": 4}
     problems = "\n".join(report["problems"])
     sales, finance, migration = (str(files.paths[p]) for p in ("sales", "finance", "migration"))
     sales_lines = files.paths["sales"].read_text().splitlines()
@@ -349,10 +336,8 @@ def test_bad_input_names_file_line_and_deployment_and_the_rest_is_deployed(
     assert migration in problems
     # the good one was deployed, nothing of the bad ones
     assert exists(files, "products-snapshot")
-    assert not any(
-        exists(files, n)
-        for n in ("orders-incremental", "transactions-daily", "fx-rates", "validate-lakes")
-    )
+    assert not any(exists(files, n) for n in files.names("finance"))
+    assert not any(exists(files, n) for n in ("orders-incremental", "validate-lakes"))
 
     text = flowctl("deploy", "--yes", "--env-file", env_file, *files.args())
     assert text.exit_code == 2

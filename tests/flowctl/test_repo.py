@@ -17,20 +17,9 @@ def chosen(files: Files, projects=(), flows=()) -> list[str]:
 
 
 def test_selectors(files: Files) -> None:
-    everything = [
-        "fx-rates",
-        "orders-incremental",
-        "products-snapshot",
-        "transactions-daily",
-        "validate-lakes",
-    ]
-    assert chosen(files) == everything
+    assert chosen(files) == files.names()
     assert chosen(files, projects=["sales"]) == ["orders-incremental", "products-snapshot"]
-    assert chosen(files, projects=["sales", "migration"]) == [
-        "orders-incremental",
-        "products-snapshot",
-        "validate-lakes",
-    ]
+    assert chosen(files, projects=["sales", "migration"]) == files.names("sales", "migration")
     # the flow module, the deployment's name, <flow name>/<deployment name>
     assert chosen(files, flows=["products_snapshot"]) == ["products-snapshot"]
     assert chosen(files, flows=[files.name("fx-rates")]) == ["fx-rates"]
@@ -115,4 +104,4 @@ def test_malformed_entries(files: Files) -> None:
         "deployment x: no `entrypoint: path/to/module.py:flow_function`" in m for m in messages
     )
     assert any(f"a second deployment named {name!r} (the first is entry #1)" in m for m in messages)
-    assert [d.name for d in repo.deployments] == [name]
+    assert [d.name for d in repo.deployments] == [files.name(n) for n in files.names("migration")]
