@@ -57,26 +57,15 @@ class Files:
     root: Path
     paths: dict[str, Path]
     suffix: str
-
-    @property
-    def originals(self) -> dict[str, str]:
-        """Every deployment's name as in the repository → its entrypoint (as copied)."""
-        found = {}
-        for path in self.paths.values():
-            for dep in yaml.safe_load(path.read_text())["deployments"]:
-                found[dep["name"].removesuffix(f"-{self.suffix}")] = dep["entrypoint"]
-        return found
+    deployments: dict[str, tuple[str, str]]  # repository name → (project, entrypoint)
 
     def project_of(self, deployment: str) -> str:
-        """The project whose copy holds a deployment (repository name)."""
-        for project, path in self.paths.items():
-            if f"name: {self.name(deployment)}\n" in path.read_text():
-                return project
-        raise KeyError(deployment)
+        """The project whose file holds a deployment (repository name)."""
+        return self.deployments[deployment][0]
 
     def names(self, *projects: str) -> list[str]:
         """The repository names of the deployments of some projects (default: all), sorted."""
-        return sorted(d for d in self.originals if not projects or self.project_of(d) in projects)
+        return sorted(n for n, (p, _) in self.deployments.items() if not projects or p in projects)
 
     def each(self, *projects: str) -> list[str]:
         """``--flow NAME`` for every deployment of some projects: selects them one by one (so
@@ -85,7 +74,7 @@ class Files:
 
     def full_name(self, deployment: str) -> str:
         """``<flow name>/<renamed deployment>``, the flow loaded from the entrypoint."""
-        return f"{flow_name(self.originals[deployment])}/{self.name(deployment)}"
+        return f"{flow_name(self.deployments[deployment][1])}/{self.name(deployment)}"
 
     def args(self, *projects: str) -> list[str]:
         """``--prefect-file`` options for the given projects (default: all)."""
@@ -108,14 +97,17 @@ class Files:
 def files(tmp_path: Path, request: pytest.FixtureRequest) -> Files:
     suffix = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
     paths = {}
+    deployments = {}
     for project, source in project_files().items():
+        for dep in yaml.safe_load(source.read_text())["deployments"]:
+            deployments[dep["name"]] = (project, dep["entrypoint"])
         copy = tmp_path / "deployments" / project / "prefect.yaml"
         copy.parent.mkdir(parents=True)
         shutil.copy(source, copy)
         text = re.sub(r"^(  - name: )(\S+)$", rf"\1\2-{suffix}", copy.read_text(), flags=re.M)
         copy.write_text(text)
         paths[project] = copy
-    return Files(root=tmp_path, paths=paths, suffix=suffix)
+    return Files(root=tmp_path, paths=paths, suffix=suffix, deployments=deployments)
 
 
 def write_env(path: Path, base: str = "local", **overrides: str | None) -> Path:

@@ -284,6 +284,9 @@ def test_status_shows_target_env_schedules_and_runs(pools, files, env_file) -> N
 def test_bad_input_names_file_line_and_deployment_and_the_rest_is_deployed(
     pools, files, env_file
 ) -> None:
+    # products-snapshot and the migration deployments but validate-lakes will be created
+    created = len(files.names("migration"))
+    finance_deployments = files.names("finance")
     files.edit(
         "sales",
         "      target_env: dev\n    enforce_parameter_schema: true\n    tags:\n"
@@ -314,8 +317,6 @@ def test_bad_input_names_file_line_and_deployment_and_the_rest_is_deployed(
 
     report = run_json("deploy", "--yes", "--env-file", env_file, *files.args(), code=2)
     # the finance file does not parse: one failure for the file
-    # products-snapshot and the migration deployments but validate-lakes
-    created = len(files.names("migration"))
     assert report["summary"] == {"created": created, "updated": 0, "unchanged": 0, "failed": 4}
     problems = "\n".join(report["problems"])
     sales, finance, migration = (str(files.paths[p]) for p in ("sales", "finance", "migration"))
@@ -336,7 +337,7 @@ def test_bad_input_names_file_line_and_deployment_and_the_rest_is_deployed(
     assert migration in problems
     # the good one was deployed, nothing of the bad ones
     assert exists(files, "products-snapshot")
-    assert not any(exists(files, n) for n in files.names("finance"))
+    assert not any(exists(files, n) for n in finance_deployments)
     assert not any(exists(files, n) for n in ("orders-incremental", "validate-lakes"))
 
     text = flowctl("deploy", "--yes", "--env-file", env_file, *files.args())
