@@ -6,7 +6,8 @@ then for each of two links - direct, and through a local TCP proxy adding 50 ms 
 each, from the repository root with the local values (a process work pool):
 
 - one with `prefect --no-prompt deploy --all --prefect-file FILE`, once per file (as `make deploy`);
-- one with `flowctl deploy --prefect-file ... --yes` (one command for the three files).
+- one with `flowctl deploy --prefect-file ... --yes` (one command for the three files), then
+  once more with the same files (everything unchanged: nothing is written).
 
 Each wall time covers the whole commands (interpreter start-up included). Afterwards the two
 servers are read directly and compared field by field (ids and timestamps aside). Prints:
@@ -95,6 +96,7 @@ class Run:
     differences: list[str]
     deployments: int
     requests: tuple[int, int] | None  # API requests through the proxy: CLI, flowctl
+    t_again: float  # flowctl deploy of the same files once more: everything unchanged
 
 
 def run_pair(
@@ -143,10 +145,11 @@ def run_pair(
         if concurrency:
             fc += ["--concurrency", str(concurrency)]
         t_fc = timed([fc], fc_env, "flowctl deploy")
-
         requests = (proxies[0].requests, proxies[1].requests) if proxies[0] and proxies[1] else None
+        t_again = timed([fc], fc_env, "flowctl deploy (again)")
+
         expected, actual = read_all(by_cli.api_url), read_all(by_flowctl.api_url)
-        return Run(t_cli, t_fc, differences(expected, actual), len(actual), requests)
+        return Run(t_cli, t_fc, differences(expected, actual), len(actual), requests, t_again)
 
 
 def main() -> None:
@@ -195,6 +198,7 @@ def main() -> None:
                     f"({run.requests[0] / count:.1f} per deployment), flowctl {run.requests[1]} "
                     f"({run.requests[1] / count:.1f} per deployment)"
                 )
+            print(f"  flowctl deploy of the same files again (all unchanged): {run.t_again:.1f} s")
             failed |= bool(diffs) or n != count
             print(
                 f"deploy {count}: prefect deploy {t_cli:.1f} s, flowctl {t_fc:.1f} s, "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -99,7 +100,8 @@ class Row:
         }
 
 
-Action = Any  # async (client, dep, existing deployment) -> Row
+Action = Callable[["PrefectClient", RepoDeployment, Any], Awaitable[Row]]
+"""Changes one deployment: (client, the repository's deployment, the server's) → its row."""
 
 
 async def _apply(selection: Selection, loader: FlowLoader, action: Action) -> list[Row]:
@@ -127,8 +129,7 @@ async def _apply(selection: Selection, loader: FlowLoader, action: Action) -> li
                 return Row(dep, "not deployed", problem=problem)
             async with limiter:
                 try:
-                    row: Row = await action(client, dep, found)
-                    return row
+                    return await action(client, dep, found)
                 except Exception as exc:
                     problem = dep.problem(
                         f"the server refused the change ({http_error_detail(exc)}).",

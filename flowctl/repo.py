@@ -14,6 +14,7 @@ Selectors (``--project``, ``--flow``, repeatable; both given: a deployment must 
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +47,12 @@ class ProjectFile:
     project: str
     path: Path
     doc: dict[str, Any]
-    lines: Any = field(default=None, repr=False)  # the ruamel document, for line numbers
+    text: str = field(default="", repr=False)
+
+    @functools.cached_property
+    def lines(self) -> Any:
+        """The ruamel document, only for line numbers (parsed when a message needs one)."""
+        return _load_lines(self.text)
 
     @property
     def shown(self) -> str:
@@ -172,7 +178,7 @@ def load_file(project: str, path: Path) -> tuple[ProjectFile | None, list[Proble
     if not isinstance(entries, list):
         message = "no `deployments:` list; nothing to deploy."
         return None, [Problem(shown, message, project=project)]
-    return ProjectFile(project=project, path=path, doc=doc, lines=_load_lines(text)), []
+    return ProjectFile(project=project, path=path, doc=doc, text=text), []
 
 
 def load_repository(prefect_files: Sequence[Path] | None = None) -> Repository:

@@ -44,7 +44,7 @@ def register_deployment(
     parameters: Mapping[str, Any] | None = None,
     schedules_active: bool | None = None,
 ) -> str:
-    """Create (or update) a flow's deployment as declared in its ``prefect.yaml``; return its id.
+    """(Re)create a flow's deployment as declared in its ``prefect.yaml``, with no work pool.
 
     Args:
         project: The project.
@@ -69,7 +69,17 @@ def register_deployment(
     ]
 
     async def create() -> str:
+        from prefect.exceptions import ObjectNotFound
+
         async with get_client() as client:
+            # recreated, not upserted: an upsert keeps the work pool of an earlier `prefect deploy`
+            # (a Kubernetes pool whose schema would refuse runs without an image)
+            try:
+                old = await client.read_deployment_by_name(f"{flow_name}/{config.name}")
+            except ObjectNotFound:
+                pass
+            else:
+                await client.delete_deployment(old.id)
             flow_id = await client.create_flow_from_name(flow_name)
             deployment_id = await client.create_deployment(
                 flow_id=flow_id,

@@ -6,7 +6,8 @@ import json
 
 import yaml
 
-from flowctl.spec import Change, changes, merged_config
+from flowctl.repo import FlowLoader, load_repository, select
+from flowctl.spec import Change, Prepared, changes, check_parameters, merged_config, prepare
 from flowctl.yaml_write import edit_file, set_parameter, set_schedules_active
 from flowlib.devservices import free_port
 
@@ -123,3 +124,20 @@ def test_everything_needs_a_confirmation(files: Files, tmp_path) -> None:
     assert "nothing done" in result.output
     both = flowctl("deploy", "--env-file", env, "--values", "local", "-p", "sales")
     assert both.exit_code == 2 and "give --env-file or --values, not both" in both.stderr
+
+
+def test_parameters_are_checked_against_the_flow_signature(files: Files) -> None:
+    repo = load_repository([files.paths["finance"]])
+    loader = FlowLoader()
+    dep = next(d for d in select(repo, [], [], loader).deployments if "transactions" in d.name)
+    prep = prepare(dep, loader)
+    assert isinstance(prep, Prepared)
+    assert check_parameters(prep, {"target_env": "prod", "shards": 4}) is None
+    wrong_type = check_parameters(prep, {"shards": "many"})
+    assert wrong_type is not None and "Validation failed for field 'shards'" in wrong_type.message
+    wrong_env = check_parameters(prep, {"target_env": "test"})
+    assert wrong_env is not None and "'test' is not one of ['dev', 'prod']" in wrong_env.message
+    unknown = check_parameters(prep, {"shard": 4})
+    assert unknown is not None and unknown.where.startswith(f"{files.paths['finance']}:")
+    assert "'shard' is not a parameter of flow finance-transactions-daily" in unknown.message
+    assert "it takes: target_env, " in unknown.message and "shards" in unknown.message
