@@ -124,7 +124,13 @@ def test_a_cut_over_flow_failing_in_production_fails_back_and_the_partition_is_r
         # the Prefect 1 agent picks the recovery run up: the partition lands in the prod lake
         stub.start_agent(poll_seconds=0.2)
         prod = tmp_path / "lake" / "prod" / PARTITION
-        while not prod.exists() and time.monotonic() - started < BOUND_SECONDS:
+
+        def recovered() -> bool:
+            runs = stub.runs_of("sales-products-snapshot")
+            # the file lands before the agent records the run's final state
+            return prod.exists() and bool(runs) and runs[0].state in ("Success", "Failed")
+
+        while not recovered() and time.monotonic() - started < BOUND_SECONDS:
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         [recovery] = stub.runs_of("sales-products-snapshot")
