@@ -4,13 +4,12 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 # The Prefect line: 2 (default, what the users run) or 3. `make test` runs every line in
-# PREFECT_LINES, one after the other; `make test PREFECT=3` runs that line only. The 3 line joins
-# the default once it is green (issue 7: flowctl deploy is not yet identical on 3.x).
+# PREFECT_LINES, one after the other; `make test PREFECT=3` runs that line only.
 PREFECT ?= 2
 ifeq ($(origin PREFECT),command line)
 PREFECT_LINES ?= $(PREFECT)
 else
-PREFECT_LINES ?= 2
+PREFECT_LINES ?= 2 3
 endif
 VENV := $(if $(filter 3,$(PREFECT)),.venv3,.venv)
 BIN := $(VENV)/bin
@@ -59,7 +58,7 @@ test-unit: setup ## Offline unit tests (seconds)
 test-integration: setup ## Integration tests against real services
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
-test: ## The whole suite on each line of PREFECT_LINES (default 2): lint, unit and integration tests, image
+test: ## The whole suite on Prefect 2, then Prefect 3: lint, unit and integration tests, image
 	@set -e; for line in $(PREFECT_LINES); do \
 		echo "=== make test-line PREFECT=$$line ==="; \
 		$(MAKE) --no-print-directory test-line PREFECT=$$line; \

@@ -22,6 +22,7 @@ through the proxy is below --target (5).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -73,8 +74,10 @@ def create_pool(api_url: str) -> None:
         asyncio.run(create())
 
 
-def timed(cmds: list[list[str]], env: dict[str, str], label: str) -> float:
+def timed(cmds: list[list[str]], env: dict[str, str], label: str) -> tuple[float, str]:
+    """Run the commands one after the other: seconds, and the last one's stdout."""
     start = time.perf_counter()
+    stdout = ""
     for cmd in cmds:
         proc = subprocess.run(
             cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False
@@ -84,7 +87,8 @@ def timed(cmds: list[list[str]], env: dict[str, str], label: str) -> float:
                 f"{label} failed ({' '.join(cmd[:4])} ...):\n"
                 f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
             )
-    return time.perf_counter() - start
+        stdout = proc.stdout
+    return time.perf_counter() - start, stdout
 
 
 @dataclass
@@ -96,6 +100,7 @@ class Run:
     differences: list[str]
     deployments: int
     requests: tuple[int, int] | None  # API requests through the proxy: CLI, flowctl
+    writes: dict[str, int]  # flowctl: writes at once at the end, 503s retried
     t_again: float  # flowctl deploy of the same files once more: everything unchanged
 
 
@@ -132,7 +137,7 @@ def run_pair(
             [prefect_cli(), "--no-prompt", "deploy", "--all", "--prefect-file", str(f)]
             for f in files
         ]
-        t_cli = timed(cli, cli_env, "prefect deploy")
+        t_cli, _ = timed(cli, cli_env, "prefect deploy")
 
         fc_env = {**by_flowctl.env(), **values, "PREFECT_API_URL": urls[1]}
         fc = [
@@ -144,12 +149,15 @@ def run_pair(
         ]
         if concurrency:
             fc += ["--concurrency", str(concurrency)]
-        t_fc = timed([fc], fc_env, "flowctl deploy")
+        t_fc, out = timed([fc], fc_env, "flowctl deploy")
+        writes = json.loads(out).get("writes") or {}
         requests = (proxies[0].requests, proxies[1].requests) if proxies[0] and proxies[1] else None
-        t_again = timed([fc], fc_env, "flowctl deploy (again)")
+        t_again, _ = timed([fc], fc_env, "flowctl deploy (again)")
 
         expected, actual = read_all(by_cli.api_url), read_all(by_flowctl.api_url)
-        return Run(t_cli, t_fc, differences(expected, actual), len(actual), requests, t_again)
+        return Run(
+            t_cli, t_fc, differences(expected, actual), len(actual), requests, writes, t_again
+        )
 
 
 def main() -> None:
@@ -198,6 +206,10 @@ def main() -> None:
                     f"({run.requests[0] / count:.1f} per deployment), flowctl {run.requests[1]} "
                     f"({run.requests[1] / count:.1f} per deployment)"
                 )
+            print(
+                f"  flowctl wrote {run.writes.get('at_once')} at once at the end, retried "
+                f"{run.writes.get('retried_503')} upserts after a 503 (SQLite busy)"
+            )
             print(f"  flowctl deploy of the same files again (all unchanged): {run.t_again:.1f} s")
             failed |= bool(diffs) or n != count
             print(

@@ -149,6 +149,8 @@ def read_all(api_url: str) -> dict[str, dict[str, Any]]:
                 page = await client.read_deployments(limit=200, offset=offset)
                 for dep in page:
                     data = {k: v for k, v in jsonable(dep).items() if k not in IGNORED}
+                    if isinstance(data.get("labels"), dict):  # Prefect 3 labels hold the flow's id
+                        data["labels"].pop("prefect.flow.id", None)
                     data["schedules"] = [
                         {k: v for k, v in s.items() if k not in IGNORED_IN_SCHEDULES}
                         for s in data["schedules"]

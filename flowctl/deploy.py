@@ -8,8 +8,9 @@ The result on the server is the one of ``prefect --no-prompt deploy --all --pref
   each entrypoint, each parameter, each work pool;
 - each deployment is compared with the server's first and written only when it differs
   (``unchanged`` costs no write, and keeps the server's scheduled runs);
-- the writes run concurrently on one client (16 in flight by default); each is one upsert call,
-  so a deployment is either written whole or not at all, and one failure stops nothing else;
+- the writes run concurrently on one client (how many at once is found while writing, up to 16:
+  :class:`flowctl.server.WriteLimiter`); each is one upsert call, so a deployment is either
+  written whole or not at all, and one failure stops nothing else;
 - a deployment paused with ``flowctl pause`` (tag ``paused``) keeps its tag and inactive schedules.
 
 Exit codes: 0 all done; 1 a write failed; 2 bad input (file, line and deployment named) or an
@@ -58,7 +59,7 @@ from flowctl.server import (
     connect,
     http_error_detail,
     read_deployments_by_name,
-    watch_busy,
+    watch_responses,
 )
 from flowctl.spec import Change, Desired, Prepared, changes, prepare, render, server_fields
 from flowctl.spec import steps_key as _steps_key
@@ -109,6 +110,10 @@ class Report:
     applied: bool
     outcomes: list[Outcome] = field(default_factory=list)
     file_problems: list[Problem] = field(default_factory=list)
+    writes: dict[str, int] = field(default_factory=dict)  # limit reached, 503s retried
+
+    def __repr__(self) -> str:  # short: asyncio may repr the task holding it
+        return f"Report({self.api_url!r}, {dict(self.counts())})"
 
     @property
     def problems(self) -> list[Problem]:
@@ -131,6 +136,7 @@ class Report:
             "api_url": self.api_url,
             "dry_run": not self.applied,
             "summary": {s: self.counts()[s] for s in STATUSES},
+            "writes": self.writes,
             "deployments": [o.as_json(self.applied) for o in self.outcomes],
             "problems": [str(p) for p in self.problems],
         }
@@ -274,6 +280,7 @@ async def plan(
     async with connect() as client:
         outputs: dict[tuple[str, str], dict[str, Any] | Problem] = {}
         reported: set[tuple[str, str]] = set()
+        cache: dict[Any, Any] = {}
         desired: list[Desired] = []
         for prep in ready:
             key = (prep.dep.file.shown, _steps_key(prep))
@@ -290,7 +297,9 @@ async def plan(
                 )
                 finish(Outcome(prep.dep, "failed", problem=prep.dep.problem(message)))
                 continue
-            rendered = await render(prep, client, step_outputs, keep_placeholders=not apply)
+            rendered = await render(
+                prep, client, step_outputs, keep_placeholders=not apply, cache=cache
+            )
             if isinstance(rendered, Problem):
                 finish(Outcome(prep.dep, "failed", problem=rendered))
             else:
@@ -330,7 +339,7 @@ async def plan(
         if to_write:
             writer = _Writer(client, {k[0]: v.flow_id for k, v in existing.items()})
             limiter = WriteLimiter(concurrency, maximum=MAX_CONCURRENCY)
-            watch_busy(client, limiter)
+            watch_responses(client, limiter)
 
             async def write(outcome: Outcome) -> None:
                 async with limiter:
@@ -338,6 +347,7 @@ async def plan(
                 finish(outcome)
 
             await asyncio.gather(*(write(o) for o in to_write))
+            report.writes = {"at_once": limiter.limit, "retried_503": limiter.conflicts}
 
     return _sorted(report, selection)
 
@@ -367,8 +377,8 @@ class _Writer:
         want = outcome.desired
         assert want is not None
         try:
-            flow_id = await self.flow_id(want.flow_name)
-            await self.client.create_deployment(flow_id=flow_id, **want.kwargs)
+            flow_id = None if want.runner is not None else await self.flow_id(want.flow_name)
+            await want.write(self.client, flow_id)
         except Exception as exc:
             outcome.problem = want.dep.problem(
                 f"the server refused the deployment ({http_error_detail(exc)}); it was not "
@@ -429,6 +439,13 @@ def print_report(report: Report, *, title: str) -> None:
                 highlight=False,
             )
     console.print(table)
+    if report.writes:
+        console.print(
+            f"writes: {report.writes['at_once']} at once at the end, "
+            f"{report.writes['retried_503']} retried after a 503 (server busy)",
+            highlight=False,
+            style="dim",
+        )
     for problem in report.problems:
         style = "red" if problem.bad_input else "yellow"
         console.print(Text.assemble(("✗ ", style), str(problem)), highlight=False)
@@ -455,8 +472,8 @@ def deploy_command(
 ) -> None:
     """Register deployments from the prefect.yaml files, as `prefect deploy` would, concurrently.
 
-    Exit codes: 0 done; 1 a write failed (the others were still made); 2 bad input (file, line
-    and deployment named; nothing written for that deployment) or the API is unreachable.
+    Exit codes: 0 done; 1 a write failed (the others were still made);
+    2 bad input (file, line and deployment named; nothing written for it) or unreachable API.
     """
     try:
         env = deploy_values(env_file, values)

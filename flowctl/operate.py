@@ -55,7 +55,7 @@ from flowctl.server import (
     http_error_detail,
     patch_deployment,
     read_deployments_by_name,
-    watch_busy,
+    watch_responses,
 )
 from flowctl.yaml_write import Edit, edit_file, set_parameter, set_schedules_active
 from flowlib.devservices import REPO_ROOT
@@ -117,7 +117,7 @@ async def _apply(selection: Selection, loader: FlowLoader, action: Action) -> li
             client, [(d.flow_name or "", d.name) for d in ready]
         )
         limiter = WriteLimiter(maximum=CONCURRENCY)
-        watch_busy(client, limiter)
+        watch_responses(client, limiter)
 
         async def one(dep: RepoDeployment) -> Row:
             found = existing.get((dep.flow_name or "", dep.name))

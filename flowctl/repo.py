@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +46,7 @@ class ProjectFile:
 
     project: str
     path: Path
-    doc: dict[str, Any]
+    doc: dict[str, Any] = field(repr=False)
     text: str = field(default="", repr=False)
 
     @functools.cached_property
@@ -86,10 +86,13 @@ class ProjectFile:
 class RepoDeployment:
     """One entry of a file's ``deployments:`` list, as Prefect reads it (not templated)."""
 
-    file: ProjectFile
+    file: ProjectFile = field(repr=False)
     index: int
-    raw: dict[str, Any]
+    raw: dict[str, Any] = field(repr=False)
     flow_name: str | None = None  # the ``@flow(name=...)``, once its entrypoint is loaded
+
+    def __repr__(self) -> str:
+        return f"RepoDeployment({self.file.shown!r}, {self.index}, {self.name!r})"
 
     @property
     def project(self) -> str:
@@ -243,6 +246,13 @@ class FlowLoader:
 
     def __init__(self) -> None:
         self._flows: dict[str, Flow[Any, Any] | Exception] = {}
+        self._memo: dict[Any, Any] = {}
+
+    def memo(self, key: Any, make: Callable[[], Any]) -> Any:
+        """A value computed once per run (a flow's parameter schema, checks of parameters)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def load(self, entrypoint: str) -> Flow[Any, Any]:
         """The flow object of an entrypoint.

@@ -18,6 +18,7 @@ The API is the one the active Prefect profile or ``PREFECT_API_URL`` names.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -36,13 +37,21 @@ HEALTH_TIMEOUT_SECONDS = 15.0
 PAGE = 200  # the server's default (and maximum) page size
 
 
+@functools.cache
+def prefect_major() -> int:
+    """The installed Prefect's major version (2 or 3)."""
+    import prefect
+
+    return int(prefect.__version__.split(".", 1)[0])
+
+
 def parameter_schema_json(flow: Any) -> dict[str, Any]:
     """The flow's parameter schema, exactly as ``prefect deploy`` sends it."""
     from prefect.utilities.callables import parameter_schema
 
     schema = parameter_schema(flow)
-    if hasattr(schema, "model_dump_for_openapi"):  # Prefect 3
-        return dict(schema.model_dump_for_openapi())
+    if prefect_major() >= 3:  # RunnerDeployment sends model_dump(exclude_unset=True)
+        return dict(jsonable(schema.model_dump(exclude_unset=True)))  # type: ignore[attr-defined,unused-ignore]
     return dict(jsonable(schema.dict()))
 
 
@@ -94,9 +103,7 @@ def jsonable(value: Any) -> Any:
 
 async def patch_deployment(client: PrefectClient, deployment_id: UUID, **fields: Any) -> None:
     """Update only the given fields of a deployment (``tags``, ``parameters``, ...)."""
-    import prefect
-
-    if int(prefect.__version__.split(".", 1)[0]) >= 3:
+    if prefect_major() >= 3:
         from prefect.client.schemas.actions import DeploymentUpdate
 
         await client.update_deployment(deployment_id, DeploymentUpdate(**fields))  # type: ignore[call-arg,arg-type,unused-ignore]
@@ -193,7 +200,10 @@ async def flow_names_by_id(client: PrefectClient, flow_ids: Iterable[UUID]) -> d
 
 def http_error_detail(exc: BaseException) -> str:
     """The server's own words for a failed call (its ``detail``), else the exception's text."""
-    response = getattr(exc, "response", None)
+    cause: BaseException | None = exc
+    while cause is not None and getattr(cause, "response", None) is None:
+        cause = cause.__cause__  # Prefect 3's apply() wraps the HTTP error
+    response = getattr(cause, "response", None)
     if response is not None:
         try:
             detail = response.json().get("detail")
@@ -207,12 +217,12 @@ class WriteLimiter:
     """How many writes are in flight: fixed, or found while writing (``limit=None``).
 
     Servers differ. Prefect Cloud and a Postgres-backed server take many writes at once. A
-    SQLite-backed server serialises them, and two overlapping deployment upserts make one fail
-    with 503 ("database is locked"), which the Prefect client retries after about two seconds.
-    Unless fixed, the limit starts at 1 and doubles after each window of completed writes while
-    the throughput grows by a tenth or more, up to ``maximum``; it settles on the best limit
-    seen when a doubling does not pay, and halves and settles when the server answers 503 or
-    429 (:meth:`busy`, hooked on the client's responses by :func:`watch_busy`).
+    SQLite-backed server (``prefect server start`` by default) runs one write transaction at a
+    time: when two deployment upserts overlap, one fails with 503 ("database is locked") and is
+    retried (:func:`watch_responses` makes that retry quick). Unless fixed, the limit starts at 1
+    and doubles after each window of completed writes (``window``, and at least twice the limit)
+    while the throughput grows by a tenth or more, up to ``maximum``; it then settles on the best
+    limit seen. A 429 (rate limit) halves the limit and settles it.
     """
 
     def __init__(self, limit: int | None = None, maximum: int = 16, window: int = 8) -> None:
@@ -222,10 +232,12 @@ class WriteLimiter:
         self.window = window
         self.in_flight = 0
         self.done = 0
+        self.conflicts = 0  # 503s seen (each retried)
         self.best: tuple[float, int] | None = None  # (writes per second, limit)
         self.settled = self.fixed
         self._condition = asyncio.Condition()
         self._window_start: float | None = None
+        self._window_done = 0
 
     async def __aenter__(self) -> None:
         async with self._condition:
@@ -238,20 +250,22 @@ class WriteLimiter:
         async with self._condition:
             self.in_flight -= 1
             self.done += 1
-            if not self.settled and self.done % self.window == 0:
+            self._window_done += 1
+            # a window spans at least two rounds of the current limit, so batches even out
+            if not self.settled and self._window_done >= max(self.window, 2 * self.limit):
                 self._adapt()
             self._condition.notify_all()
 
     def busy(self) -> None:
-        """The server pushed back (503/429): fewer writes at once from now on."""
+        """The server asked to slow down (429): fewer writes at once from now on."""
         if not self.fixed:
             self.limit = max(1, self.limit // 2)
             self.settled = True
 
     def _adapt(self) -> None:
         now = asyncio.get_running_loop().time()
-        rate = self.window / max(now - (self._window_start or now), 1e-6)
-        self._window_start = now
+        rate = self._window_done / max(now - (self._window_start or now), 1e-6)
+        self._window_start, self._window_done = now, 0
         if self.best is None or rate > self.best[0] * 1.1:
             self.best = (rate, self.limit)
             if self.limit < self.maximum:
@@ -261,15 +275,31 @@ class WriteLimiter:
         self.settled = True
 
 
-def watch_busy(client: PrefectClient, limiter: WriteLimiter) -> None:
-    """Tell ``limiter`` about every 503 or 429 the client receives (before it retries)."""
+QUICK_RETRIES = (0.1, 0.3, 0.9)  # seconds before the 1st, 2nd, 3rd retry of a 503
+
+
+def watch_responses(client: PrefectClient, limiter: WriteLimiter) -> None:
+    """Hook the client's responses: 429 slows the limiter; a 503 is retried quickly.
+
+    The Prefect client retries a 503 after ``Retry-After`` or else 2, 4, 8... seconds. A 503
+    without ``Retry-After`` from a Prefect server is a write that lost a race for the SQLite
+    database, worth retrying at once: its first three retries get ``Retry-After`` 0.1, 0.3 and
+    0.9 s (the client adds jitter); later ones keep the client's own back-off.
+    """
     http = getattr(client, "_client", None)  # the httpx client (both Prefect lines)
     if http is None:
         return
+    seen: dict[int, int] = {}
 
     async def on_response(response: Any) -> None:
-        if response.status_code in (429, 503):
+        if response.status_code == 429:
             limiter.busy()
+        elif response.status_code == 503 and "Retry-After" not in response.headers:
+            limiter.conflicts += 1
+            key = id(response.request)
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] <= len(QUICK_RETRIES):
+                response.headers["Retry-After"] = str(QUICK_RETRIES[seen[key] - 1])
 
     hooks = dict(http.event_hooks)
     hooks["response"] = [*hooks.get("response", []), on_response]

@@ -17,6 +17,11 @@ Prefect's own helpers where they are public and shared by 2.20 and 3.x:
    ``set_working_directory`` to the current directory;
 5. ``create_flow_from_name`` and ``create_deployment`` with exactly the CLI's arguments.
 
+Prefect 3's CLI ends differently: it builds a ``RunnerDeployment`` and calls its ``apply()``
+(create, or a partial update of an existing deployment; the version from git). There,
+:func:`_render_v3` builds the same object with 3.x's own helpers and ``Desired.write`` calls
+``apply()``.
+
 flowctl adds checks before anything is written: the entrypoint must import (``prefect deploy``
 falls back to a placeholder flow parsed from the source), every parameter must be one the flow
 takes and valid for its schema, and the work pool must exist (the caller reads it).
@@ -31,11 +36,11 @@ from copy import deepcopy
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flowctl.common import Problem
 from flowctl.repo import FlowLoader, RepoDeployment
-from flowctl.server import PAUSED_TAG, jsonable, parameter_schema_json
+from flowctl.server import PAUSED_TAG, jsonable, parameter_schema_json, prefect_major
 
 if TYPE_CHECKING:
     from prefect import Flow
@@ -46,6 +51,7 @@ _DEFAULTS: dict[str, Any] = {
     "name": None,
     "version": None,
     "tags": [],
+    "concurrency_limit": None,
     "description": None,
     "flow_name": None,
     "entrypoint": None,
@@ -136,6 +142,7 @@ class Prepared:
     build_steps: list[Any]
     push_steps: list[Any]
     pull_steps: list[Any]
+    checks: dict[Any, Any] = field(default_factory=dict, repr=False)  # shared by one run
 
 
 def prepare(dep: RepoDeployment, loader: FlowLoader) -> Prepared | Problem:
@@ -159,10 +166,11 @@ def prepare(dep: RepoDeployment, loader: FlowLoader) -> Prepared | Problem:
         dep=dep,
         config=config,
         flow=flow,
-        schema=parameter_schema_json(flow),
+        schema=loader.memo(("schema", dep.entrypoint), lambda: parameter_schema_json(flow)),
         build_steps=list(config.get("build", actions.get("build")) or []),
         push_steps=list(config.get("push", actions.get("push")) or []),
         pull_steps=list(config.get("pull", actions.get("pull")) or []),
+        checks=loader.memo(("checks",), dict),
     )
 
 
@@ -173,14 +181,21 @@ def steps_key(prep: Prepared) -> str:
 
 @dataclass
 class Desired:
-    """What ``create_deployment`` is called with, and the same as comparable JSON."""
+    """What ``create_deployment`` is called with, and the same as comparable JSON.
+
+    On Prefect 3 the CLI registers through ``RunnerDeployment.apply``; ``runner`` is that object,
+    built as the CLI builds it, ``schedule_specs`` what it passes to ``apply`` and ``kwargs``
+    the payload ``apply`` sends when it creates the deployment.
+    """
 
     dep: RepoDeployment
     flow_name: str
     name: str
     kwargs: dict[str, Any]
     fields: dict[str, Any] = field(default_factory=dict)
-    schedule_actives: list[bool] = field(default_factory=list)
+    runner: Any = None
+    schedule_specs: list[dict[str, Any]] | None = None
+    version_info: Any = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -200,18 +215,30 @@ class Desired:
         """
         if not existing or PAUSED_TAG not in (existing.get("tags") or []):
             return False
-        from prefect.client.schemas.actions import DeploymentScheduleCreate
-
-        tags = list(self.kwargs["tags"])
+        tags = list(self.kwargs["tags"] or [])
         if PAUSED_TAG not in tags:
             tags.append(PAUSED_TAG)
-        self.kwargs["tags"] = tags
-        self.kwargs["schedules"] = [
-            DeploymentScheduleCreate(schedule=s.schedule, active=False)
-            for s in self.kwargs["schedules"]
-        ]
+        if self.runner is not None:
+            self.runner.tags = tags
+            self.schedule_specs = [{**s, "active": False} for s in self.schedule_specs or []]
+            self.kwargs = _runner_payload(self.runner, self.schedule_specs)
+        else:
+            from prefect.client.schemas.actions import DeploymentScheduleCreate
+
+            self.kwargs["tags"] = tags
+            self.kwargs["schedules"] = [
+                DeploymentScheduleCreate(schedule=s.schedule, active=False)
+                for s in self.kwargs["schedules"]
+            ]
         self.fields = comparable(self.kwargs)
         return True
+
+    async def write(self, client: PrefectClient, flow_id: Any) -> None:
+        """Register it: ``create_deployment`` (2.20's CLI), ``RunnerDeployment.apply`` (3.x)."""
+        if self.runner is not None:
+            await self.runner.aapply(schedules=self.schedule_specs, version_info=self.version_info)
+        else:
+            await client.create_deployment(flow_id=flow_id, **self.kwargs)
 
 
 def comparable(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -267,6 +294,7 @@ async def render(
     step_outputs: dict[str, Any],
     *,
     keep_placeholders: bool = False,
+    cache: dict[Any, Any] | None = None,
 ) -> Desired | Problem:
     """Template one prepared deployment into ``create_deployment`` arguments and check them.
 
@@ -276,7 +304,10 @@ async def render(
         step_outputs: The outputs of the file's build and push steps.
         keep_placeholders: Keep step-output placeholders that have no value (a plan made
             without running the build steps) instead of dropping them as the CLI does.
+        cache: Shared by the deployments of one run (Prefect 3: the inferred version info).
     """
+    if prefect_major() >= 3:
+        return await _render_v3(prep, client, step_outputs, keep_placeholders, cache)
     from prefect.utilities.collections import get_from_dict
     from prefect.utilities.templating import (
         apply_values,
@@ -331,11 +362,175 @@ async def render(
     return desired
 
 
-def check_parameters(prep: Prepared, parameters: dict[str, Any]) -> Problem | None:
-    """Every parameter must be one the flow takes and valid for the flow's parameter schema."""
-    from prefect.utilities.schema_tools import CircularSchemaRefError, ValidationError, validate
+async def _render_v3(
+    prep: Prepared,
+    client: PrefectClient,
+    step_outputs: dict[str, Any],
+    keep_placeholders: bool,
+    cache: dict[Any, Any] | None,
+) -> Desired | Problem:
+    """Prefect 3's ``prefect.cli.deploy._core._run_single_deploy``, up to ``apply``."""
+    from prefect.cli.deploy._schedules import _schedule_config_to_deployment_schedule
+    from prefect.cli.deploy._storage import _PullStepStorage
+    from prefect.deployments.runner import RunnerDeployment
+    from prefect.utilities.collections import get_from_dict
+    from prefect.utilities.templating import (
+        apply_values,
+        resolve_block_document_references,
+        resolve_variables,
+    )
 
     dep = prep.dep
+    config = deepcopy(prep.config)
+    actions = dep.file.actions
+    effective_pull = config["pull"] if "pull" in config else actions.get("pull")
+    try:
+        config = await resolve_block_document_references(config, client=client)
+        config = await resolve_variables(config, client=client)
+        config = cast("dict[str, Any]", apply_values(config, dict(os.environ), False))
+        config["flow_name"] = prep.flow.name
+        if not config.get("description"):
+            config["description"] = prep.flow.description
+        specs = config.pop("schedules", None)
+        schedules = (
+            None
+            if specs is None
+            else [
+                _schedule_config_to_deployment_schedule(s)
+                for s in cast("list[Any]", apply_values(specs, step_outputs))
+            ]
+        )
+    except Exception as exc:
+        return dep.problem(f"cannot resolve the templates: {exc}")
+    if not get_from_dict(config, "work_pool.name"):
+        return dep.problem(
+            "no work pool: set `work_pool: name:` (FLOWLIB_WORK_POOL in this repository).",
+            "work_pool",
+        )
+    config.pop("triggers", None)
+    config = cast(
+        "dict[str, Any]",
+        apply_values(  # type: ignore[call-arg,unused-ignore]  # skip_prefixes: Prefect 3
+            config, step_outputs, remove_notset=not keep_placeholders, skip_prefixes=["ctx."]
+        ),
+    )
+    if isinstance(config.get("concurrency_limit"), dict):
+        limit = config["concurrency_limit"]
+        options = {"collision_strategy": limit.get("collision_strategy")}
+        if limit.get("grace_period_seconds") is not None:
+            options["grace_period_seconds"] = limit["grace_period_seconds"]
+        config["concurrency_options"] = options
+        config["concurrency_limit"] = limit.get("limit")
+    if effective_pull == []:
+        pull_steps: list[Any] = []
+    else:
+        pull_steps = (
+            prep.pull_steps or config.get("pull") or actions.get("pull") or _default_pull_steps()
+        )
+    pull_steps = cast("list[Any]", apply_values(pull_steps, step_outputs, False))
+    problem = check_parameters(prep, config.get("parameters") or {})
+    if problem is not None:
+        return problem
+    arguments: dict[str, Any] = dict(
+        name=config["name"],
+        flow_name=config.get("flow_name"),
+        entrypoint=config.get("entrypoint"),
+        work_pool_name=get_from_dict(config, "work_pool.name"),
+        work_queue_name=get_from_dict(config, "work_pool.work_queue_name"),
+        parameters=config.get("parameters"),
+        description=config.get("description"),
+        version=config.get("version"),
+        version_type=config.get("version_type"),
+        tags=config.get("tags"),
+        concurrency_limit=config.get("concurrency_limit"),
+        concurrency_options=config.get("concurrency_options"),
+        paused=config.get("paused"),
+        storage=_PullStepStorage(pull_steps),
+        job_variables=get_from_dict(config, "work_pool.job_variables"),
+    )
+    runner = RunnerDeployment(**arguments)
+    runner._set_defaults_from_flow(prep.flow)  # schema, version and description from the flow
+    if config.get("enforce_parameter_schema") is not None:
+        runner.enforce_parameter_schema = config["enforce_parameter_schema"]
+    version_info = await _version_info(runner, {} if cache is None else cache)
+    kwargs = _runner_payload(runner, schedules)
+    desired = Desired(
+        dep=dep,
+        flow_name=prep.flow.name,
+        name=str(runner.name),
+        kwargs=kwargs,
+        runner=runner,
+        schedule_specs=schedules,
+        version_info=version_info,
+    )
+    desired.fields = comparable(kwargs)
+    return desired
+
+
+async def _version_info(runner: Any, cache: dict[Any, Any]) -> Any:
+    """``RunnerDeployment._get_deployment_version_info``, the repository inspected once."""
+    from prefect._internal.versioning import get_inferred_version_info
+    from prefect.client.schemas.objects import (  # type: ignore[attr-defined,unused-ignore]
+        VersionInfo,
+    )
+
+    key = ("version_info", runner.version_type)
+    if key not in cache:
+        cache[key] = await get_inferred_version_info(runner.version_type)
+    inferred = cache[key]
+    if inferred:
+        info = inferred.model_copy()
+        if not runner.version or runner._version_from_flow:
+            runner.version = info.version
+        info.version = runner.version
+        return info
+    return VersionInfo(version=runner.version or "", type="prefect:simple")
+
+
+def _runner_payload(runner: Any, schedules: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """What ``RunnerDeployment._create`` sends to ``create_deployment`` (Prefect 3)."""
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+
+    pull_steps = runner.storage.to_pull_step() if runner.storage else []
+    return {
+        "name": runner.name,
+        "work_queue_name": runner.work_queue_name,
+        "work_pool_name": runner.work_pool_name,
+        "version": runner.version,
+        "paused": runner.paused,
+        "schedules": [DeploymentScheduleCreate(**s) for s in schedules or []],
+        "parameters": runner.model_dump(mode="json", include={"parameters"})["parameters"],
+        "description": runner.description,
+        "tags": list(runner.tags or []),
+        "path": None,
+        "entrypoint": runner.entrypoint,
+        "storage_document_id": None,
+        "infrastructure_document_id": None,
+        "parameter_openapi_schema": runner._parameter_openapi_schema.model_dump(exclude_unset=True),
+        "enforce_parameter_schema": runner.enforce_parameter_schema,
+        "job_variables": runner.job_variables,
+        "pull_steps": pull_steps if isinstance(pull_steps, list) else [pull_steps],
+    }
+
+
+def check_parameters(prep: Prepared, parameters: dict[str, Any]) -> Problem | None:
+    """Every parameter must be one the flow takes and valid for the flow's parameter schema.
+
+    Deployments of one flow with the same parameters share one check (the validator builds
+    and checks the schema each time, about 10 ms).
+    """
+    key = (prep.dep.entrypoint, json.dumps(parameters, sort_keys=True, default=str))
+    if key not in prep.checks:
+        prep.checks[key] = _parameter_error(prep, parameters)
+    found = prep.checks[key]
+    return None if found is None else prep.dep.problem(found[0], *found[1])
+
+
+def _parameter_error(
+    prep: Prepared, parameters: dict[str, Any]
+) -> tuple[str, tuple[str, ...]] | None:
+    from prefect.utilities.schema_tools import CircularSchemaRefError, ValidationError, validate
+
     signature = inspect.signature(prep.flow.fn)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     accepted = [
@@ -346,19 +541,16 @@ def check_parameters(prep: Prepared, parameters: dict[str, Any]) -> Problem | No
     if not takes_any:
         for name in parameters:
             if name not in accepted:
-                return dep.problem(
+                return (
                     f"parameter {name!r} is not a parameter of flow {prep.flow.name} "
-                    f"({dep.entrypoint}); it takes: {', '.join(accepted) or 'none'}. Remove "
-                    "or rename it.",
-                    "parameters",
-                    name,
+                    f"({prep.dep.entrypoint}); it takes: {', '.join(accepted) or 'none'}. "
+                    "Remove or rename it.",
+                    ("parameters", name),
                 )
     try:
         validate(parameters, prep.schema, raise_on_error=True, ignore_required=True)
     except ValidationError as exc:
-        return dep.problem(
-            f"parameters do not fit flow {prep.flow.name}'s signature: {exc}", "parameters"
-        )
+        return (f"parameters do not fit flow {prep.flow.name}'s signature: {exc}", ("parameters",))
     except CircularSchemaRefError:
         return None  # a schema the validator cannot walk: the server decides, as for the CLI
     return None

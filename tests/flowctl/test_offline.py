@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx
 import yaml
 
 from flowctl.repo import FlowLoader, load_repository, select
+from flowctl.server import WriteLimiter, watch_responses
 from flowctl.spec import Change, Prepared, changes, check_parameters, merged_config, prepare
 from flowctl.yaml_write import edit_file, set_parameter, set_schedules_active
 from flowlib.devservices import free_port
@@ -141,3 +144,61 @@ def test_parameters_are_checked_against_the_flow_signature(files: Files) -> None
     assert unknown is not None and unknown.where.startswith(f"{files.paths['finance']}:")
     assert "'shard' is not a parameter of flow finance-transactions-daily" in unknown.message
     assert "it takes: target_env, " in unknown.message and "shards" in unknown.message
+
+
+def _run_writes(limiter: WriteLimiter, count: int, write) -> int:
+    """Run ``count`` writes through the limiter; the most that were in flight at once."""
+    peak = 0
+
+    async def one() -> None:
+        nonlocal peak
+        async with limiter:
+            peak = max(peak, limiter.in_flight)
+            await write()
+
+    async def main() -> None:
+        await asyncio.gather(*(one() for _ in range(count)))
+
+    asyncio.run(main())
+    return peak
+
+
+def test_the_write_limit_climbs_where_writes_overlap_and_not_where_they_queue() -> None:
+    parallel = WriteLimiter(maximum=16, window=4)  # a server that takes writes side by side
+    _run_writes(parallel, 120, lambda: asyncio.sleep(0.02))
+    assert parallel.limit == 16
+
+    lock = asyncio.Lock()
+
+    async def one_at_a_time() -> None:  # a server that runs one write at a time
+        async with lock:
+            await asyncio.sleep(0.01)
+
+    serial = WriteLimiter(maximum=16, window=4)
+    _run_writes(serial, 80, one_at_a_time)
+    assert serial.settled and serial.limit <= 2
+
+    fixed = WriteLimiter(3)
+    assert _run_writes(fixed, 20, lambda: asyncio.sleep(0.001)) == 3 and fixed.limit == 3
+
+
+def test_a_503_is_retried_quickly_and_a_429_slows_down() -> None:
+    class Client:
+        _client = httpx.AsyncClient()
+
+    limiter = WriteLimiter(maximum=16)
+    limiter.limit = 8
+    watch_responses(Client(), limiter)  # type: ignore[arg-type]
+    (hook,) = Client._client.event_hooks["response"]
+    request = httpx.Request("POST", "http://server/api/deployments/")
+    waits = []
+    for _ in range(4):
+        response = httpx.Response(503, request=request)
+        asyncio.run(hook(response))
+        waits.append(response.headers.get("Retry-After"))
+    assert waits == ["0.1", "0.3", "0.9", None]  # then the client's own back-off
+    told = httpx.Response(503, request=request, headers={"Retry-After": "7"})
+    asyncio.run(hook(told))
+    assert told.headers["Retry-After"] == "7" and limiter.conflicts == 4
+    asyncio.run(hook(httpx.Response(429, request=request)))
+    assert limiter.limit == 4 and limiter.settled

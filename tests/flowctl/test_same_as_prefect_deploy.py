@@ -75,6 +75,8 @@ def every_deployment(server: PrefectServer) -> dict[str, dict[str, Any]]:
     found = {}
     for dep in deployments:
         data = {k: v for k, v in jsonable(dep).items() if k not in IGNORED}
+        if isinstance(data.get("labels"), dict):  # Prefect 3 labels hold the flow's id
+            data["labels"].pop("prefect.flow.id", None)
         data["schedules"] = [
             {k: v for k, v in s.items() if k not in IGNORED_IN_SCHEDULES} for s in data["schedules"]
         ]
