@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flowctl import deploy, diff, operate, status, validate
+from flowctl import deploy, diff, migrate, operate, status, validate
 
 app = typer.Typer(
     name="flowctl",
@@ -28,6 +28,13 @@ app.command("pause")(operate.pause_command)
 app.command("resume")(operate.resume_command)
 app.command("status")(status.status_command)
 app.command("diff")(diff.diff_command)
+app.command("cutover")(migrate.cutover_command)
+app.command("rollback")(migrate.rollback_command)
+app.command("decommission")(migrate.decommission_command)
+app.command("health")(migrate.health_command)
+app.command("metrics")(migrate.metrics_command)
+app.command("alerts")(migrate.alerts_command)
+app.add_typer(migrate.migration_app)
 
 
 def main() -> None:

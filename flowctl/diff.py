@@ -6,7 +6,9 @@ difference is one field path: ``parameters.target_env``, ``schedules[0].active``
 ``job_variables.image`` (the image tag), ``tags``, ``description``, ... A deployment paused with
 ``flowctl pause`` is compared as paused (that is what a deploy keeps) and noted. Deployments that
 carry a selected project's ``project:<name>`` tag on the server but are in no file are listed as
-only on the server.
+only on the server. For flows in a migration plan (``migration/<project>.yaml``), the phase
+declared there is compared with the phase recorded on the server (``flowctl migration diff`` also
+compares what is live: target_env and the legacy schedule).
 
 Exit codes: 0 in sync; 1 something differs; 2 bad input or an unreachable API.
 """
@@ -60,7 +62,36 @@ async def only_on_server(selection: Selection, projects: list[str]) -> list[str]
     return sorted(set(found))
 
 
-def print_diff(report: Report, extra: list[str]) -> None:
+def phase_differences(selection: Selection) -> tuple[list[str], str | None]:
+    """Selected flows whose declared migration phase differs from the server's record.
+
+    Best effort: returns the differences and, if phases could not be read, why.
+    """
+    try:
+        from flowlib.migration import status as migration_status
+
+        flows = migration_status(live=False)
+    except Exception as exc:
+        return [], f"migration phases not compared: {exc}"
+    selected = {d.full_name for d in selection.deployments}
+    found = []
+    for f in flows:
+        if f.deployment not in selected:
+            continue
+        if f.phase is None:
+            found.append(
+                f"{f.deployment}: declared phase {f.declared_phase}, none recorded on the server "
+                "(flowctl migration init)"
+            )
+        elif f.phase != f.declared_phase:
+            found.append(
+                f"{f.deployment}: declared phase {f.declared_phase} in migration/{f.project}.yaml, "
+                f"server {f.phase} (since {f.since}, by {f.actor}: {f.reason or 'no reason'})"
+            )
+    return found, None
+
+
+def print_diff(report: Report, extra: list[str], phases: list[str], note: str | None) -> None:
     """Each differing deployment with its fields (server → repository), then the summary."""
     console = out()
     for outcome in report.outcomes:
@@ -88,13 +119,17 @@ def print_diff(report: Report, extra: list[str]) -> None:
             Text.assemble(("- ", "red"), f"{name}: only on the server, in no prefect.yaml"),
             highlight=False,
         )
+    for line in phases:
+        console.print(Text.assemble(("≠ ", "yellow"), line), highlight=False)
+    if note:
+        console.print(Text(note, style="yellow"), highlight=False)
     for problem in report.problems:
         console.print(Text.assemble(("✗ ", "red"), str(problem)), highlight=False)
     counts = report.counts()
     console.print(
         f"{report.api_url}: {counts['unchanged']} in sync, {counts['updated']} differ, "
         f"{counts['created']} not deployed, {len(extra)} only on the server, "
-        f"{counts['failed']} errors",
+        f"{len(phases)} phases differ, {counts['failed']} errors",
         highlight=False,
     )
 
@@ -118,6 +153,7 @@ def diff_command(
             if not flow:
                 projects = sorted({d.project for d in selection.deployments})
                 extra = asyncio.run(only_on_server(selection, projects))
+            phases, note = phase_differences(selection)
     except FlowctlError as exc:
         raise fail(exc) from exc
     if as_json:
@@ -125,9 +161,11 @@ def diff_command(
         for item, outcome in zip(data["deployments"], report.outcomes, strict=True):
             item["status"] = WORDS[outcome.status]
         data["only_on_server"] = extra
+        data["phases"] = phases
+        data["phases_note"] = note
         print_json(data)
     else:
-        print_diff(report, extra)
+        print_diff(report, extra, phases, note)
     code = exit_code(report.problems)
-    differs = extra or any(o.status in ("created", "updated") for o in report.outcomes)
+    differs = extra or phases or any(o.status in ("created", "updated") for o in report.outcomes)
     raise typer.Exit(code or (EXIT_FAILED if differs else 0))

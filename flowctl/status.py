@@ -1,11 +1,13 @@
 """``flowctl status``: one row per selected deployment, as the server has it.
 
-Columns: project, deployment (``flow/deployment``), ``target_env`` (the server's parameter),
-schedule(s) and whether each is active (``paused`` when ``flowctl pause`` tagged it), the last
-run's state and time, and the next run (the next scheduled flow run; when the scheduler has not
-created one yet, the next time of an active cron schedule, marked ``(schedule)``). ``--json``
-prints the same as a list for scripts. Columns are declared in :data:`COLUMNS`, so one more is
-one entry.
+Rows come wave by wave (the migration plan, ``migration/<project>.yaml``; non-critical flows
+first); deployments in no plan come last. Columns: wave, project, deployment
+(``flow/deployment``), ``target_env`` (the server's parameter), schedule(s) and whether each is
+active (``paused`` when ``flowctl pause`` tagged it), the last run's state and time, the next run
+(the next scheduled flow run; when the scheduler has not created one yet, the next time of an
+active cron schedule, marked ``(schedule)``), and the migration phase recorded on the server.
+``--json`` prints the same as a list for scripts. Columns are declared in :data:`COLUMNS`, so
+one more is one entry.
 
 Exit codes: 0; 1 when a selected deployment is not deployed; 2 bad input or an unreachable API.
 """
@@ -68,6 +70,8 @@ class DeploymentStatus:
     tags: list[str] = field(default_factory=list)
     last_run: dict[str, Any] | None = None
     next_run: dict[str, Any] | None = None
+    wave: int | None = None
+    phase: str | None = None
     problem: Problem | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -84,6 +88,8 @@ class DeploymentStatus:
             "tags": self.tags,
             "last_run": self.last_run,
             "next_run": self.next_run,
+            "wave": self.wave,
+            "phase": self.phase,
             "error": str(self.problem) if self.problem else None,
         }
 
@@ -123,6 +129,7 @@ def _run_text(run: dict[str, Any] | None) -> str:
 
 
 COLUMNS: list[tuple[str, Callable[[DeploymentStatus], str | Text]]] = [
+    ("wave", lambda r: "—" if r.wave is None else str(r.wave)),
     ("project", lambda r: r.dep.project),
     ("deployment", lambda r: r.dep.full_name),
     ("target_env", lambda r: r.target_env or "—"),
@@ -130,7 +137,34 @@ COLUMNS: list[tuple[str, Callable[[DeploymentStatus], str | Text]]] = [
     ("active", _active_text),
     ("last run", lambda r: _run_text(r.last_run)),
     ("next run", lambda r: _run_text(r.next_run)),
+    ("phase", lambda r: r.phase or "—"),
 ]
+
+
+def fill_phases(rows: list[DeploymentStatus]) -> str | None:
+    """Each deployment's migration wave and phase; best effort.
+
+    From migration/<project>.yaml and the phase record on the server (:mod:`flowlib.migration`).
+    Deployments in no migration plan keep ``None``. Returns why phases could not be read, if they
+    could not (the rest of the table stands).
+    """
+    try:
+        from flowlib.migration import status as migration_status
+
+        flows = {f.deployment: f for f in migration_status(live=False)}
+    except Exception as exc:
+        return f"migration phases not shown: {exc}"
+    for row in rows:
+        plan = flows.get(row.dep.full_name)
+        if plan is not None:
+            row.wave = plan.wave
+            row.phase = plan.phase or "no record"
+    return None
+
+
+def by_wave(rows: list[DeploymentStatus]) -> list[DeploymentStatus]:
+    """Rows in migration order: wave by wave (non-critical flows first), then the rest."""
+    return sorted(rows, key=lambda r: (r.wave is None, r.wave or 0, r.dep.project, r.dep.full_name))
 
 
 def next_from_schedule(schedules: list[dict[str, Any]], now: datetime) -> datetime | None:
@@ -246,6 +280,8 @@ def status_command(
         if row.dep.flow_name is None:
             row.problem = loader.resolve(row.dep)
     problems = list(selection.problems) + [r.problem for r in rows if r.problem]
+    phase_note = fill_phases(rows)
+    rows = by_wave(rows)
     if as_json:
         print_json(
             {
@@ -258,18 +294,22 @@ def status_command(
         table = Table(title=f"flowctl status → {api_url()}", title_justify="left")
         for header, _ in COLUMNS:
             table.add_column(header)
-        for row in rows:
+        for i, row in enumerate(rows):
+            section = i + 1 < len(rows) and rows[i + 1].wave != row.wave
             if row.deployed:
-                table.add_row(*(cell(row) for _, cell in COLUMNS))
-            else:
-                cells: list[str | Text] = [
-                    row.dep.project,
-                    row.dep.full_name,
-                    Text("not deployed", style="yellow"),
-                ]
-                table.add_row(*cells, *([""] * (len(COLUMNS) - len(cells))))
+                table.add_row(*(cell(row) for _, cell in COLUMNS), end_section=section)
+                continue
+            cells: list[str | Text] = [
+                COLUMNS[0][1](row),
+                row.dep.project,
+                row.dep.full_name,
+                Text("not deployed", style="yellow"),
+            ]
+            table.add_row(*cells, *([""] * (len(COLUMNS) - len(cells))), end_section=section)
         console = out()
         console.print(table)
+        if phase_note:
+            console.print(Text(phase_note, style="yellow"), highlight=False)
         for problem in problems:
             style = "red" if problem.bad_input else "yellow"
             console.print(Text.assemble(("✗ ", style), str(problem)), highlight=False)

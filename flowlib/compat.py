@@ -236,8 +236,12 @@ def _status_code(exc: BaseException) -> int | None:
     return getattr(response, "status_code", None)
 
 
-async def aload_block(ref: str) -> Any:
-    """Load a block by ``<block-type-slug>/<name>`` (e.g. ``slack-webhook/data-alerts``)."""
+async def aload_block(ref: str, block_cls: Any = None) -> Any:
+    """Load a block by ``<block-type-slug>/<name>`` (e.g. ``slack-webhook/data-alerts``).
+
+    ``block_cls`` loads through that class (2.20's generic ``Block.load`` fails validation for
+    collection blocks such as prefect-email's).
+    """
     from prefect.blocks.core import Block
 
     if "/" not in ref:
@@ -245,9 +249,11 @@ async def aload_block(ref: str) -> Any:
             f"block reference {ref!r} must be <block-type-slug>/<name>, e.g. "
             "slack-webhook/data-alerts or custom-webhook/ops-hook"
         )
-    if hasattr(Block, "aload"):
-        return await Block.aload(ref)
-    return await _maybe_await(Block.load(ref))
+    cls = block_cls or Block
+    name = ref.split("/", 1)[1] if block_cls is not None else ref
+    if hasattr(cls, "aload"):
+        return await cls.aload(name)
+    return await _maybe_await(cls.load(name))
 
 
 async def anotify(block: Any, subject: str, body: str) -> None:

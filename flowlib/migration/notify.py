@@ -1,10 +1,12 @@
 """Notifications where people work: Prefect notification blocks (Slack, Teams, webhooks, email).
 
 ``FLOWLIB_NOTIFY_BLOCK`` names the blocks, comma-separated, as ``<block-type-slug>/<name>``:
-``slack-webhook/data-alerts``, ``ms-teams-webhook/data-alerts``,
-``custom-webhook/ops-hook``, or ``email-server-credentials``-backed ``email/...`` from
-prefect-email once it is installed. Without it, notifications are only logged. A notification
-never raises: a broken block costs a logged error, never the original failure.
+``slack-webhook/data-alerts``, ``ms-teams-webhook/data-alerts``, ``custom-webhook/ops-hook``
+(Prefect's notification blocks), or ``email-server-credentials/ops-smtp`` (prefect-email's SMTP
+block: the message goes to ``FLOWLIB_NOTIFY_EMAIL_TO``, comma-separated, from
+``FLOWLIB_NOTIFY_EMAIL_FROM`` or the block's username). Without any, notifications are only
+logged. A notification never raises: a broken block costs a logged error, never the original
+failure.
 
 Two messages: a flow run that failed or crashed (:func:`flow_run_message`) and a migration event
 (cutover, rollback, fail-back, decommission: :func:`migration_message`).
@@ -12,10 +14,12 @@ Two messages: a flow run that failed or crashed (:func:`flow_run_message`) and a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from typing import Any, Protocol
 
 from flowlib import compat
@@ -24,6 +28,9 @@ from flowlib.migration._aio import run_sync
 log = logging.getLogger("flowlib.notify")
 
 BLOCKS_VAR = "FLOWLIB_NOTIFY_BLOCK"
+EMAIL_TO_VAR = "FLOWLIB_NOTIFY_EMAIL_TO"
+EMAIL_FROM_VAR = "FLOWLIB_NOTIFY_EMAIL_FROM"
+EMAIL_BLOCK_SLUG = "email-server-credentials"
 SUBJECT_PREFIX = "[flowlib]"
 ERROR_LIMIT = 600
 
@@ -41,13 +48,40 @@ class BlockNotifier:
     """Sends through Prefect notification blocks, by ``<block-type-slug>/<name>``."""
 
     refs: list[str]
+    email_to: list[str] = field(default_factory=list)
+    email_from: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BlockNotifier:
-        """The blocks named by ``FLOWLIB_NOTIFY_BLOCK`` (none: log only)."""
+        """The blocks named by ``FLOWLIB_NOTIFY_BLOCK`` (none: log only), email recipients."""
         env = os.environ if environ is None else environ
-        raw = env.get(BLOCKS_VAR, "")
-        return cls([r.strip() for r in raw.split(",") if r.strip()])
+
+        def split(name: str) -> list[str]:
+            return [r.strip() for r in env.get(name, "").split(",") if r.strip()]
+
+        return cls(split(BLOCKS_VAR), split(EMAIL_TO_VAR), env.get(EMAIL_FROM_VAR) or None)
+
+    async def _send_one(self, ref: str, subject: str, body: str) -> None:
+        if ref.startswith(f"{EMAIL_BLOCK_SLUG}/"):
+            from prefect_email import EmailServerCredentials
+
+            block = await compat.aload_block(ref, EmailServerCredentials)
+            await asyncio.to_thread(self._send_email, block, ref, subject, body)
+        else:
+            block = await compat.aload_block(ref)
+            await compat.anotify(block, subject, body)
+
+    def _send_email(self, block: Any, ref: str, subject: str, body: str) -> None:
+        """One message through prefect-email's ``EmailServerCredentials`` (SMTP, its TLS mode)."""
+        if not self.email_to:
+            raise ValueError(f"{ref} is an email block: set {EMAIL_TO_VAR} to the recipients")
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = self.email_from or block.username or "flowlib@localhost"
+        message["To"] = ", ".join(self.email_to)
+        message.set_content(body)
+        with block.get_server() as server:
+            server.send_message(message)
 
     def send(self, subject: str, body: str) -> list[str]:
         """Send to every block; log the message when none is configured."""
@@ -59,8 +93,7 @@ class BlockNotifier:
             errors = []
             for ref in self.refs:
                 try:
-                    block = await compat.aload_block(ref)
-                    await compat.anotify(block, subject, body)
+                    await self._send_one(ref, subject, body)
                 except Exception as exc:
                     errors.append(f"{ref}: {type(exc).__name__}: {exc}")
             return errors

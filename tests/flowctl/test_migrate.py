@@ -1,0 +1,93 @@
+"""``flowctl cutover|rollback|health|metrics|migration ...`` against a real Prefect server.
+
+The Prefect 1 side is ``flowlib.migration.prefect1_stub``, a local stand-in for the Prefect 1
+GraphQL API (no Prefect 1 server can run here) that follows its documented mutations and records
+what it received.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flowlib.migration import record_validation
+from flowlib.migration.localrun import register_deployment
+from flowlib.migration.prefect1_stub import Prefect1Stub
+from flowlib.migration.testing import reset_migration_state
+
+from .conftest import flowctl
+
+pytestmark = pytest.mark.integration
+
+PATH = "sales/shop/products/2026/11/24/products.parquet"
+
+
+@pytest.fixture
+def prefect1(prefect_api, lake_env, monkeypatch):
+    reset_migration_state()
+    stub = Prefect1Stub().start()
+    legacy = stub.add_flow("sales-products-snapshot", "sales", parameters=["as_of", "sample"])
+    stub.add_flow(
+        "sales-orders-incremental", "sales", parameters=["window_start", "window_end", "sample"]
+    )
+    monkeypatch.setenv("PREFECT1_API_URL", stub.url)
+    register_deployment("sales", "products_snapshot", schedules_active=False)
+    yield legacy
+    stub.close()
+
+
+def test_cutover_is_gated_then_rolled_back_by_hand(prefect1):
+    assert flowctl("migration", "init", "--project", "sales").exit_code == 0
+
+    refused = flowctl("cutover", "--project", "sales", "--flow", "products_snapshot", "--json")
+    assert refused.exit_code == 1, refused.output
+    [outcome] = json.loads(refused.output)["outcomes"]
+    assert outcome["status"] == "refused" and "validation" in outcome["message"]
+    assert prefect1.is_schedule_active
+
+    report = {
+        "paths": {"matched": [{"normalized": PATH}], "missing_in_dev": [], "only_in_dev": []},
+        "pairs": [{"normalized": PATH, "status": "pass"}],
+        "errors": [],
+    }
+    record_validation("sales", "products_snapshot", report)
+    done = flowctl("cutover", "-p", "sales", "-f", "products_snapshot", "--reason", "wave 1")
+    assert done.exit_code == 0, done.output
+    assert not prefect1.is_schedule_active
+
+    status = flowctl("migration", "status", "--project", "sales", "--json")
+    [row] = [r for r in json.loads(status.output)["flows"] if r["flow"] == "products_snapshot"]
+    assert (row["phase"], row["deployment_target_env"], row["reason"]) == (
+        "cutover",
+        "prod",
+        "wave 1",
+    )
+
+    table = flowctl("status", "--project", "sales", "--flow", "products_snapshot", "--json")
+    [dep] = json.loads(table.output)["deployments"]
+    assert (dep["wave"], dep["phase"], dep["target_env"]) == (1, "cutover", "prod")
+
+    drift = flowctl("diff", "--values", "local", "-p", "sales", "-f", "products_snapshot", "--json")
+    # exit 2 rather than 1: the local values name a work pool this test server does not have
+    assert drift.exit_code in (1, 2), drift.output
+    [phase] = json.loads(drift.output)["phases"]
+    assert "declared phase shadow in migration/sales.yaml, server cutover" in phase
+
+    back = flowctl("rollback", "-p", "sales", "-f", "products_snapshot", "--reason", "by hand")
+    assert back.exit_code == 0, back.output
+    assert prefect1.is_schedule_active
+    after = json.loads(flowctl("migration", "status", "-p", "sales", "--json").output)["flows"]
+    assert next(r for r in after if r["flow"] == "products_snapshot")["phase"] == "shadow"
+
+
+def test_health_and_metrics(prefect1, tmp_path):
+    assert flowctl("migration", "init", "--project", "sales").exit_code == 0
+    health = flowctl("health", "--project", "sales", "--json")
+    assert health.exit_code == 0, health.output
+    flows = {f["flow"] for f in json.loads(health.output)["flows"]}
+    assert "products_snapshot" in flows
+    path = tmp_path / "flowlib.prom"
+    metrics = flowctl("metrics", "--project", "sales", "--textfile", str(path))
+    assert metrics.exit_code == 0, metrics.output
+    assert "flowlib_migration_phase" in path.read_text()
