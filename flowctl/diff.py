@@ -63,9 +63,10 @@ async def only_on_server(selection: Selection, projects: list[str]) -> list[str]
 
 
 def phase_differences(selection: Selection) -> tuple[list[str], str | None]:
-    """Selected flows whose declared migration phase differs from the server's record.
+    """Selected flows whose declared migration phase differs from the one recorded on the server.
 
-    Best effort: returns the differences and, if phases could not be read, why.
+    Best effort: returns the differences and a note (phases that could not be read, or flows
+    with no phase recorded yet: not a difference, the migration has not started there).
     """
     try:
         from flowlib.migration import status as migration_status
@@ -74,21 +75,24 @@ def phase_differences(selection: Selection) -> tuple[list[str], str | None]:
     except Exception as exc:
         return [], f"migration phases not compared: {exc}"
     selected = {d.full_name for d in selection.deployments}
-    found = []
+    found, unrecorded = [], []
     for f in flows:
         if f.deployment not in selected:
             continue
         if f.phase is None:
-            found.append(
-                f"{f.deployment}: declared phase {f.declared_phase}, none recorded on the server "
-                "(flowctl migration init)"
-            )
+            unrecorded.append(f.deployment)
         elif f.phase != f.declared_phase:
             found.append(
                 f"{f.deployment}: declared phase {f.declared_phase} in migration/{f.project}.yaml, "
                 f"server {f.phase} (since {f.since}, by {f.actor}: {f.reason or 'no reason'})"
             )
-    return found, None
+    note = None
+    if unrecorded:
+        note = (
+            f"no migration phase recorded on the server for {len(unrecorded)} flow(s) "
+            f"({', '.join(unrecorded)}): `flowctl migration init` records the declared ones"
+        )
+    return found, note
 
 
 def print_diff(report: Report, extra: list[str], phases: list[str], note: str | None) -> None:

@@ -43,8 +43,10 @@ def register_deployment(
     flow: str,
     parameters: Mapping[str, Any] | None = None,
     schedules_active: bool | None = None,
+    work_pool: str | None = None,
+    job_variables: Mapping[str, Any] | None = None,
 ) -> str:
-    """(Re)create a flow's deployment as declared in its ``prefect.yaml``, with no work pool.
+    """(Re)create a flow's deployment as declared in its ``prefect.yaml``.
 
     Args:
         project: The project.
@@ -52,6 +54,8 @@ def register_deployment(
         parameters: Parameters to use instead of the file's.
         schedules_active: Override every schedule's ``active`` (e.g. False in tests, so the
             server's scheduler does not create runs of its own).
+        work_pool: A work pool whose workers run it (e.g. a local process pool).
+        job_variables: The deployment's job variables for that pool (e.g. ``env``).
     """
     from prefect import get_client
     from prefect.client.schemas.actions import DeploymentScheduleCreate
@@ -89,6 +93,8 @@ def register_deployment(
                 parameters=dict(parameters if parameters is not None else config.parameters),
                 tags=list(config.tags),
                 schedules=schedules,
+                work_pool_name=work_pool,
+                job_variables=dict(job_variables or {}),
                 pull_steps=[
                     {
                         "prefect.deployments.steps.set_working_directory": {

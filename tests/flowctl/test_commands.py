@@ -132,7 +132,10 @@ def test_dry_run_and_diff_show_field_by_field_and_change_nothing(
     diff = flowctl("diff", "--env-file", newer, *files.each("finance"), *files.args("finance"))
     assert diff.exit_code == 1, diff.output
     assert "parameters.shards: 8 → 4" in diff.stdout
-    assert "0 in sync, 2 differ, 0 not deployed, 0 only on the server, 0 errors" in diff.stdout
+    assert (
+        "0 in sync, 2 differ, 0 not deployed, 0 only on the server, 0 phases differ, 0 errors"
+        in diff.stdout
+    )
 
     done = run_json("deploy", "--env-file", newer, "-p", "finance", *files.args())
     assert done["summary"] == {"created": 0, "updated": 2, "unchanged": 0, "failed": 0}

@@ -10,10 +10,20 @@ documented mutations and records what it received. Notifications go through a Pr
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from flowlib.compat import PREFECT_MAJOR
+from flowlib.deploy import ensure_work_pool
+from flowlib.devservices import prefect_cli
 from flowlib.migration import cutover, fail_back, history, init_phases, record_validation, status
 from flowlib.migration.localrun import create_flow_run, register_deployment
 from flowlib.migration.model import Outcome
@@ -33,8 +43,10 @@ pytestmark = pytest.mark.integration
 SLOT = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=20, second=0, microsecond=0)
 
 
-@pytest.fixture
-def cut_over(prefect_api, lake_env, monkeypatch):
+@contextlib.contextmanager
+def cut_over_flow(
+    monkeypatch, **deployment: Any
+) -> Iterator[tuple[Prefect1Stub, WebhookReceiver, str]]:
     """products_snapshot cut over on a real server, Prefect 1 stubbed, a webhook listening."""
     reset_migration_state()
     receiver = WebhookReceiver()
@@ -45,7 +57,9 @@ def cut_over(prefect_api, lake_env, monkeypatch):
     )
     monkeypatch.setenv("PREFECT1_API_URL", stub.url)
     monkeypatch.setenv("FLOWLIB_NOTIFY_BLOCK", save_webhook_block("watcher", receiver.url))
-    deployment_id = register_deployment("sales", "products_snapshot", schedules_active=False)
+    deployment_id = register_deployment(
+        "sales", "products_snapshot", schedules_active=False, **deployment
+    )
     init_phases("sales", actor="test")
     path = "sales/shop/products/2026/11/23/products.parquet"
     record_validation(
@@ -59,9 +73,18 @@ def cut_over(prefect_api, lake_env, monkeypatch):
     )
     [outcome] = cutover("sales", "products_snapshot", actor="user:test")
     assert outcome.status == "done" and not legacy.is_schedule_active
-    yield stub, receiver, deployment_id
-    stub.close()
-    receiver.close()
+    try:
+        yield stub, receiver, deployment_id
+    finally:
+        stub.close()
+        receiver.close()
+
+
+@pytest.fixture
+def cut_over(prefect_api, lake_env, monkeypatch):
+    """products_snapshot cut over (no work pool: the test sets its runs' states itself)."""
+    with cut_over_flow(monkeypatch) as services:
+        yield services
 
 
 def test_watcher_fails_back_a_run_whose_pod_died(cut_over):
@@ -99,6 +122,82 @@ def test_watcher_fails_back_a_run_whose_pod_died(cut_over):
     again = fail_back("sales", "products_snapshot", run_id, actor="hook:late")
     assert again.status == "skipped" and "already failed back" in again.message
     assert len(stub.calls_to("create_flow_run")) == 1
+
+
+KILL_POOL = "failback-kill-test"
+
+
+def flow_run(run_id: str) -> Any:
+    from prefect import get_client
+
+    from flowlib.migration._aio import run_sync
+
+    async def read() -> Any:
+        async with get_client() as client:
+            return await client.read_flow_run(run_id)
+
+    return run_sync(read)
+
+
+def test_watcher_fails_back_a_run_whose_process_was_killed(
+    prefect_api, lake_env, sources_env, monkeypatch, tmp_path
+):
+    """No simulated state: a real process worker runs the cut-over flow, its flow-run process is
+    killed with SIGKILL (as the kernel kills an OOM pod: no hook runs in it), the worker reports
+    the run Crashed, and the flow is failed back once: by the watcher on 2.x, by the worker
+    running the flow's on_crashed hook on 3.x."""
+    ensure_work_pool(KILL_POOL, "process", server_env=prefect_api.env())
+    with cut_over_flow(monkeypatch, work_pool=KILL_POOL) as (stub, receiver, deployment_id):
+        # the source API hangs: the run stays in its first request until it is killed
+        sources_env.inject_fault("/shop/v1/products", "slow", count=1000, delay=120)
+        run_id = create_flow_run(deployment_id, SLOT)
+        worker = subprocess.Popen(
+            [prefect_cli(), "worker", "start", "--pool", KILL_POOL, "--run-once"],
+            cwd=tmp_path,
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            run = flow_run(run_id)
+            while not (run.state_name == "Running" and run.infrastructure_pid):
+                assert worker.poll() is None, worker.communicate()[0][-3000:]
+                assert time.monotonic() < deadline, f"never Running: {run.state_name}"
+                time.sleep(0.5)
+                run = flow_run(run_id)
+            pid = int(str(run.infrastructure_pid).rsplit(":", 1)[-1])
+            os.kill(pid, signal.SIGKILL)
+            output, _ = worker.communicate(timeout=120)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+            sources_env.clear_faults()
+
+        run = flow_run(run_id)
+        assert run.state_name == "Crashed", output[-3000:]
+        result = failback_watcher(late_after_minutes=0)
+        [row] = status("sales", "products_snapshot")
+        assert (row.phase, row.deployment_target_env, row.legacy_schedule_active) == (
+            "shadow",
+            "dev",
+            True,
+        ), (row.actor, row.reason, result)
+        if PREFECT_MAJOR >= 3:
+            # a 3.x worker runs a crashed run's on_crashed hooks itself, in the worker process:
+            # the hook failed back first and the watcher found nothing left to do
+            assert row.actor.startswith("hook:"), (row.actor, row.reason)
+            assert result["outcomes"] == []
+        else:
+            # a 2.x worker only reports the crash: the watcher fails back
+            assert row.actor == "watcher:migration-failback-watcher"
+            [outcome] = result["outcomes"]
+            assert (outcome["flow"], outcome["status"]) == ("products_snapshot", "done")
+        assert "Crashed" in (row.reason or ""), row.reason
+        [request] = [c.input for c in stub.calls_to("create_flow_run")]
+        assert request["parameters"] == {"as_of": SLOT.date().isoformat()}
+        receiver.wait_for(lambda m: "fail-back sales/products_snapshot" in m.text)
 
 
 def test_watcher_run_fails_when_a_fail_back_fails(prefect_api, monkeypatch):
