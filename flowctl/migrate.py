@@ -7,13 +7,36 @@ docs/cutover.md.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
-from flowctl.common import JsonOption, out, print_json
+from flowctl.common import FlowctlError, JsonOption, fail, out, print_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def stops_on_bad_input(command: F) -> F:
+    """Stop on a :class:`MigrationError` as every flowctl command stops on bad input.
+
+    An unknown project, a bad manifest or alerts file, a missing block: one red line, exit 2.
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from flowlib.migration.model import MigrationError
+
+        try:
+            return command(*args, **kwargs)
+        except MigrationError as exc:
+            raise fail(FlowctlError(str(exc))) from exc
+
+    return wrapper  # type: ignore[return-value]
+
 
 ProjectArg = Annotated[str, typer.Option("--project", "-p", help="The project (required).")]
 OneFlow = Annotated[
@@ -45,6 +68,7 @@ def _outcomes(outcomes: list[Any], title: str, as_json: bool) -> None:
     raise typer.Exit(exit_code(outcomes))
 
 
+@stops_on_bad_input
 def cutover_command(
     project: ProjectArg,
     flow: OneFlow = None,
@@ -68,6 +92,7 @@ def cutover_command(
     _outcomes(outcomes, f"cutover {project}", as_json)
 
 
+@stops_on_bad_input
 def rollback_command(
     project: ProjectArg,
     flow: OneFlow = None,
@@ -81,6 +106,7 @@ def rollback_command(
     _outcomes(rollback(project, flow, actor=actor, reason=reason), f"rollback {project}", as_json)
 
 
+@stops_on_bad_input
 def decommission_command(
     project: ProjectArg,
     flow: OneFlow = None,
@@ -102,6 +128,7 @@ def decommission_command(
     _outcomes(outcomes, f"decommission {project}", as_json)
 
 
+@stops_on_bad_input
 def health_command(
     project: MaybeProject = None,
     days: Annotated[int, typer.Option("--days", help="The window of runs, in days.")] = 7,
@@ -117,6 +144,7 @@ def health_command(
         out().print(health_table(report))
 
 
+@stops_on_bad_input
 def metrics_command(
     project: MaybeProject = None,
     days: Annotated[int, typer.Option("--days")] = 7,
@@ -141,6 +169,7 @@ def metrics_command(
         return
 
 
+@stops_on_bad_input
 def alerts_command(
     path: Annotated[
         Path | None, typer.Option("--file", help="Default: infra/alerts/alerts.yaml.")
@@ -170,6 +199,7 @@ def alerts_command(
 
 
 @migration_app.command("status")
+@stops_on_bad_input
 def migration_status(
     project: MaybeProject = None, flow: OneFlow = None, as_json: JsonOption = False
 ) -> None:
@@ -184,6 +214,7 @@ def migration_status(
 
 
 @migration_app.command("diff")
+@stops_on_bad_input
 def migration_diff(project: MaybeProject = None, as_json: JsonOption = False) -> None:
     """Where the declared phase (migration/<project>.yaml) and the server disagree; exit 1 if so."""
     from flowlib.migration import diff, diff_table
@@ -199,6 +230,7 @@ def migration_diff(project: MaybeProject = None, as_json: JsonOption = False) ->
 
 
 @migration_app.command("history")
+@stops_on_bad_input
 def migration_history(
     project: ProjectArg, flow: Annotated[str, typer.Option("--flow", "-f")]
 ) -> None:
@@ -209,6 +241,7 @@ def migration_history(
 
 
 @migration_app.command("init")
+@stops_on_bad_input
 def migration_init(project: MaybeProject = None, actor: Actor = None) -> None:
     """Record the declared phase of flows that have none on the server yet."""
     from flowlib.migration import exit_code, init_phases, outcomes_table
@@ -219,6 +252,7 @@ def migration_init(project: MaybeProject = None, actor: Actor = None) -> None:
 
 
 @migration_app.command("set-phase")
+@stops_on_bad_input
 def migration_set_phase(
     project: ProjectArg,
     flow: Annotated[str, typer.Option("--flow", "-f")],

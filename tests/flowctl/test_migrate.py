@@ -14,13 +14,18 @@ import pytest
 from flowlib.migration import record_validation
 from flowlib.migration.localrun import register_deployment
 from flowlib.migration.prefect1_stub import Prefect1Stub
-from flowlib.migration.testing import reset_migration_state
+from flowlib.migration.testing import WebhookReceiver, reset_migration_state, save_webhook_block
 
 from .conftest import flowctl
 
 pytestmark = pytest.mark.integration
 
 PATH = "sales/shop/products/2026/11/24/products.parquet"
+PASSING = {
+    "paths": {"matched": [{"normalized": PATH}], "missing_in_dev": [], "only_in_dev": []},
+    "pairs": [{"normalized": PATH, "status": "pass"}],
+    "errors": [],
+}
 
 
 @pytest.fixture
@@ -46,12 +51,7 @@ def test_cutover_is_gated_then_rolled_back_by_hand(prefect1):
     assert outcome["status"] == "refused" and "validation" in outcome["message"]
     assert prefect1.is_schedule_active
 
-    report = {
-        "paths": {"matched": [{"normalized": PATH}], "missing_in_dev": [], "only_in_dev": []},
-        "pairs": [{"normalized": PATH, "status": "pass"}],
-        "errors": [],
-    }
-    record_validation("sales", "products_snapshot", report)
+    record_validation("sales", "products_snapshot", PASSING)
     done = flowctl("cutover", "-p", "sales", "-f", "products_snapshot", "--reason", "wave 1")
     assert done.exit_code == 0, done.output
     assert not prefect1.is_schedule_active
@@ -91,3 +91,44 @@ def test_health_and_metrics(prefect1, tmp_path):
     metrics = flowctl("metrics", "--project", "sales", "--textfile", str(path))
     assert metrics.exit_code == 0, metrics.output
     assert "flowlib_migration_phase" in path.read_text()
+
+
+def test_decommission_waits_for_the_quiet_period_then_archives(prefect1):
+    assert flowctl("migration", "init", "--project", "sales").exit_code == 0
+    record_validation("sales", "products_snapshot", PASSING)
+    assert flowctl("cutover", "-p", "sales", "-f", "products_snapshot").exit_code == 0
+
+    early = flowctl("decommission", "-p", "sales", "-f", "products_snapshot", "--json")
+    assert early.exit_code == 1, early.output
+    [outcome] = json.loads(early.output)["outcomes"]
+    assert outcome["status"] == "refused" and "quiet period is 14 days" in outcome["message"]
+    assert not prefect1.archived
+
+    done = flowctl("decommission", "-p", "sales", "-f", "products_snapshot", "--quiet-days", "0")
+    assert done.exit_code == 0, done.output
+    assert prefect1.archived
+    [row] = json.loads(
+        flowctl("migration", "status", "-p", "sales", "-f", "products_snapshot", "--json").output
+    )["flows"]
+    assert row["phase"] == "decommissioned"
+
+
+def test_alerts_dry_run_lists_the_alerts_of_the_file_and_changes_nothing(prefect1):
+    missing = flowctl("alerts", "--dry-run", "--block", "custom-webhook/nowhere")
+    assert missing.exit_code == 2
+    assert "notification block 'custom-webhook/nowhere' not found" in missing.output
+
+    receiver = WebhookReceiver()
+    try:
+        block = save_webhook_block("flowctl-alerts", receiver.url)
+        result = flowctl("alerts", "--dry-run", "--block", block, "--json")
+        again = flowctl("alerts", "--dry-run", "--block", block, "--json")
+    finally:
+        receiver.close()
+    assert result.exit_code == 0, result.output
+    alerts = json.loads(result.output)["alerts"]
+    assert "failback-watcher-failed" in {a["name"] for a in alerts}
+    # would-update where another test of this server applied them; a dry run changes nothing
+    assert {a["action"] for a in alerts} <= {"would-create", "would-update"}
+    assert json.loads(again.output) == json.loads(result.output)
+    assert flowctl("migration", "status", "-p", "nope").exit_code == 2
