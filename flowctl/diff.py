@@ -65,34 +65,45 @@ async def only_on_server(selection: Selection, projects: list[str]) -> list[str]
 def phase_differences(selection: Selection) -> tuple[list[str], str | None]:
     """Selected flows whose declared migration phase differs from the one recorded on the server.
 
-    Best effort: returns the differences and a note (phases that could not be read, or flows
+    ``validated`` agrees with a declared ``shadow`` (the daily validation moves flows between the
+    two). Best effort: returns the differences and a note (phases that could not be read, flows
     with no phase recorded yet: not a difference, the migration has not started there).
     """
-    try:
-        from flowlib.migration import status as migration_status
+    from flowlib.migration import Manifests
+    from flowlib.migration import status as migration_status
+    from flowlib.migration.model import declared_agrees
 
-        flows = migration_status(live=False)
+    selected = {d.full_name for d in selection.deployments}
+    notes, found, unrecorded = [], [], []
+    try:
+        planned = set(Manifests.load().projects)
     except Exception as exc:
         return [], f"migration phases not compared: {exc}"
-    selected = {d.full_name for d in selection.deployments}
-    found, unrecorded = [], []
-    for f in flows:
-        if f.deployment not in selected:
+    for project in sorted({d.project for d in selection.deployments} & planned):
+        try:
+            flows = migration_status(project, live=False)
+        except Exception as exc:
+            notes.append(f"migration phases of {project} not compared: {exc}")
             continue
-        if f.phase is None:
-            unrecorded.append(f.deployment)
-        elif f.phase != f.declared_phase:
-            found.append(
-                f"{f.deployment}: declared phase {f.declared_phase} in migration/{f.project}.yaml, "
-                f"server {f.phase} (since {f.since}, by {f.actor}: {f.reason or 'no reason'})"
-            )
-    note = None
+        for f in flows:
+            if f.deployment not in selected:
+                continue
+            if f.errors:
+                notes.append(f"{f.deployment}: phase not read ({'; '.join(f.errors)})")
+            elif f.phase is None:
+                unrecorded.append(f.deployment)
+            elif not declared_agrees(f.declared_phase, f.phase):
+                found.append(
+                    f"{f.deployment}: declared phase {f.declared_phase} in "
+                    f"migration/{f.project}.yaml, server {f.phase} (since {f.since}, by "
+                    f"{f.actor}: {f.reason or 'no reason'})"
+                )
     if unrecorded:
-        note = (
+        notes.append(
             f"no migration phase recorded on the server for {len(unrecorded)} flow(s) "
             f"({', '.join(unrecorded)}): `flowctl migration init` records the declared ones"
         )
-    return found, note
+    return found, "\n".join(notes) or None
 
 
 def print_diff(report: Report, extra: list[str], phases: list[str], note: str | None) -> None:

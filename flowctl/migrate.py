@@ -7,6 +7,7 @@ docs/cutover.md.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import Callable
@@ -15,27 +16,47 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from flowctl.common import FlowctlError, JsonOption, fail, out, print_json
+from flowctl.common import EXIT_FAILED, FlowctlError, JsonOption, fail, out, print_json
+from flowctl.server import api_url, connect
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def stops_on_bad_input(command: F) -> F:
-    """Stop on a :class:`MigrationError` as every flowctl command stops on bad input.
+    """Stop as every flowctl command stops: one red line naming what is wrong, no traceback.
 
-    An unknown project, a bad manifest or alerts file, a missing block: one red line, exit 2.
+    The Prefect API must answer first (exit 2 naming its URL); an unknown project, a bad manifest
+    or alerts file, a missing block exit 2; the API or the network failing half-way exit 1.
     """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import httpx
+
         from flowlib.migration.model import MigrationError
 
         try:
+            asyncio.run(_api_answers())
             return command(*args, **kwargs)
+        except FlowctlError as exc:
+            raise fail(exc) from exc
         except MigrationError as exc:
             raise fail(FlowctlError(str(exc))) from exc
+        except (httpx.HTTPError, OSError) as exc:
+            message = f"{type(exc).__name__}: {exc} (Prefect API {api_url()})"
+            raise fail(FlowctlError(message, code=EXIT_FAILED)) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+async def _api_answers() -> None:
+    async with connect():
+        pass
+
+
+def outcome_exit_code(outcomes: list[Any]) -> int:
+    """0 when every flow is done or skipped; 1 when one was refused or failed (the table says)."""
+    return EXIT_FAILED if any(o.status in ("refused", "failed") for o in outcomes) else 0
 
 
 ProjectArg = Annotated[str, typer.Option("--project", "-p", help="The project (required).")]
@@ -59,13 +80,13 @@ migration_app = typer.Typer(
 
 
 def _outcomes(outcomes: list[Any], title: str, as_json: bool) -> None:
-    from flowlib.migration import exit_code, outcomes_table
+    from flowlib.migration import outcomes_table
 
     if as_json:
         print_json({"outcomes": [o.to_dict() for o in outcomes]})
     else:
         out().print(outcomes_table(outcomes, title=title))
-    raise typer.Exit(exit_code(outcomes))
+    raise typer.Exit(outcome_exit_code(outcomes))
 
 
 @stops_on_bad_input
@@ -112,7 +133,9 @@ def decommission_command(
     flow: OneFlow = None,
     quiet_days: Annotated[
         int | None,
-        typer.Option("--quiet-days", help="Days in cutover without a fail-back (default: plan's)."),
+        typer.Option(
+            "--quiet-days", min=0, help="Days in cutover without a fail-back (default: plan's)."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Ignore the quiet period.")] = False,
     actor: Actor = None,
@@ -131,7 +154,7 @@ def decommission_command(
 @stops_on_bad_input
 def health_command(
     project: MaybeProject = None,
-    days: Annotated[int, typer.Option("--days", help="The window of runs, in days.")] = 7,
+    days: Annotated[int, typer.Option("--days", min=1, help="The window of runs, in days.")] = 7,
     as_json: JsonOption = False,
 ) -> None:
     """Legacy and new run outcomes side by side, the latest validation and the phase."""
@@ -147,7 +170,7 @@ def health_command(
 @stops_on_bad_input
 def metrics_command(
     project: MaybeProject = None,
-    days: Annotated[int, typer.Option("--days")] = 7,
+    days: Annotated[int, typer.Option("--days", min=1, help="The window of runs, in days.")] = 7,
     textfile: Annotated[
         Path | None,
         typer.Option("--textfile", help="Write once for node-exporter's textfile collector."),
@@ -244,11 +267,11 @@ def migration_history(
 @stops_on_bad_input
 def migration_init(project: MaybeProject = None, actor: Actor = None) -> None:
     """Record the declared phase of flows that have none on the server yet."""
-    from flowlib.migration import exit_code, init_phases, outcomes_table
+    from flowlib.migration import init_phases, outcomes_table
 
     outcomes = init_phases(project, actor=actor)
     out().print(outcomes_table(outcomes, title="init phases"))
-    raise typer.Exit(exit_code(outcomes))
+    raise typer.Exit(outcome_exit_code(outcomes))
 
 
 @migration_app.command("set-phase")
@@ -264,8 +287,11 @@ def migration_set_phase(
     reason: Reason = "",
 ) -> None:
     """Record a phase by hand (e.g. ``validated`` after a manual review)."""
-    from flowlib.migration import exit_code, outcomes_table, set_phase
+    from flowlib.migration import outcomes_table, set_phase
+    from flowlib.migration.model import check_phase
 
-    outcomes = set_phase(project, flow, phase, actor=actor, reason=reason, force=force)  # type: ignore[arg-type]
+    outcomes = set_phase(
+        project, flow, check_phase(phase, "--phase"), actor=actor, reason=reason, force=force
+    )
     out().print(outcomes_table(outcomes, title=f"set-phase {project}/{flow}"))
-    raise typer.Exit(exit_code(outcomes))
+    raise typer.Exit(outcome_exit_code(outcomes))

@@ -137,29 +137,39 @@ COLUMNS: list[tuple[str, Callable[[DeploymentStatus], str | Text]]] = [
     ("active", _active_text),
     ("last run", lambda r: _run_text(r.last_run)),
     ("next run", lambda r: _run_text(r.next_run)),
-    ("phase", lambda r: r.phase or "—"),
+    ("phase", lambda r: r.phase or ("no record" if r.wave is not None else "—")),
 ]
 
 
 def fill_phases(rows: list[DeploymentStatus]) -> str | None:
-    """Each deployment's migration wave and phase; best effort.
+    """Each deployment's migration wave and recorded phase; best effort.
 
-    From migration/<project>.yaml and the phase record on the server (:mod:`flowlib.migration`).
-    Deployments in no migration plan keep ``None``. Returns why phases could not be read, if they
-    could not (the rest of the table stands).
+    From migration/<project>.yaml and the phase record on the server (:mod:`flowlib.migration`),
+    for the projects shown only. Deployments in no migration plan keep ``None``. Returns why
+    phases could not be read, if they could not (the rest of the table stands).
     """
-    try:
-        from flowlib.migration import status as migration_status
+    from flowlib.migration import Manifests
+    from flowlib.migration import status as migration_status
 
-        flows = {f.deployment: f for f in migration_status(live=False)}
+    try:
+        planned = set(Manifests.load().projects)
     except Exception as exc:
         return f"migration phases not shown: {exc}"
+    flows = {}
+    notes = []
+    for project in sorted({r.dep.project for r in rows} & planned):
+        try:
+            flows.update({f.deployment: f for f in migration_status(project, live=False)})
+        except Exception as exc:
+            notes.append(f"migration phases of {project} not shown: {exc}")
     for row in rows:
         plan = flows.get(row.dep.full_name)
         if plan is not None:
             row.wave = plan.wave
-            row.phase = plan.phase or "no record"
-    return None
+            row.phase = plan.phase
+            if plan.errors:
+                notes.append(f"{row.dep.full_name}: phase not read ({'; '.join(plan.errors)})")
+    return "\n".join(notes) or None
 
 
 def by_wave(rows: list[DeploymentStatus]) -> list[DeploymentStatus]:
@@ -288,6 +298,7 @@ def status_command(
                 "api_url": api_url(),
                 "deployments": [r.as_json() for r in rows],
                 "problems": [str(p) for p in problems],
+                "phases_note": phase_note,
             }
         )
     else:

@@ -2,13 +2,14 @@
 
 The public functions ``flowctl`` wires to commands (each returns data; ``flowctl`` prints it):
 
-- :func:`status` / :func:`diff` / :func:`history` (``flowctl status``, ``flowctl diff``)
+- :func:`status` / :func:`diff` / :func:`history` (``flowctl migration status|diff|history``;
+  ``flowctl status`` and ``flowctl diff`` show the recorded and declared phases too)
 - :func:`cutover`, :func:`rollback`, :func:`decommission`, :func:`set_phase`, :func:`init_phases`
   (``-> list[Outcome]``; :func:`exit_code` turns them into the command's exit code)
 - :func:`fail_back` (by hand, for one failed run), :func:`watch` (one watcher pass)
 - :func:`record_validation` / :func:`record_validations` / :func:`latest_validation`
 - :func:`health` (``flowctl health``), :func:`write_textfile` / :func:`serve_metrics`
-- :func:`apply_alerts` (server-side alerts from ``infra/alerts/alerts.yaml``)
+- :func:`apply_alerts` (``flowctl alerts``: server-side alerts from ``infra/alerts/alerts.yaml``)
 
 See docs/cutover.md for the procedure and where each piece of state lives.
 """

@@ -25,7 +25,7 @@ from flowlib import compat
 from flowlib.devservices import REPO_ROOT
 from flowlib.migration._aio import run_sync
 from flowlib.migration.model import MigrationError
-from flowlib.migration.notify import BlockNotifier
+from flowlib.migration.notify import EMAIL_BLOCK_SLUG, BlockNotifier
 
 ALERTS_FILE = REPO_ROOT / "infra" / "alerts" / "alerts.yaml"
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -122,7 +122,9 @@ def apply_alerts(
         dry_run: Only say what would change.
     """
     file_block, specs = load_alerts(path)
-    default_block = block or file_block or next(iter(BlockNotifier.from_env().refs), None)
+    # e-mail blocks are the flows' own channel only: a server-side alert needs a notification block
+    channels = [r for r in BlockNotifier.from_env().refs if not r.startswith(EMAIL_BLOCK_SLUG)]
+    default_block = block or file_block or next(iter(channels), None)
 
     async def apply() -> list[AlertOutcome]:
         from prefect import get_client
@@ -137,6 +139,11 @@ def apply_alerts(
                     raise AlertsError(
                         f"alert {spec.name}: no notification block; pass --block TYPE/NAME, set "
                         "`block:` in the file or FLOWLIB_NOTIFY_BLOCK."
+                    )
+                if ref.startswith(f"{EMAIL_BLOCK_SLUG}/"):
+                    raise AlertsError(
+                        f"alert {spec.name}: {ref} is an e-mail block (prefect-email), not a "
+                        "notification block; server-side alerts need Slack, Teams or a webhook."
                     )
                 if ref not in block_ids:
                     try:

@@ -75,6 +75,19 @@ def check_phase(value: str, where: str = "phase") -> Phase:
     return cast(Phase, value)
 
 
+def declared_agrees(declared: Phase, recorded: Phase) -> bool:
+    """Whether a recorded phase is what the manifest declares.
+
+    ``validated`` is ``shadow`` with a passing latest validation: the validation flow moves a
+    flow between the two every day and no manifest declares it, so the two agree.
+    """
+
+    def stage(phase: Phase) -> Phase:
+        return "shadow" if phase == "validated" else phase
+
+    return stage(declared) == stage(recorded)
+
+
 def check_transition(previous: Phase | None, phase: Phase, force: bool, key: str) -> None:
     """Raise unless ``previous -> phase`` is a migration step (or ``force``)."""
     if force or previous is None or previous == phase or phase in TRANSITIONS[previous]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import smtplib
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -31,8 +33,33 @@ BLOCKS_VAR = "FLOWLIB_NOTIFY_BLOCK"
 EMAIL_TO_VAR = "FLOWLIB_NOTIFY_EMAIL_TO"
 EMAIL_FROM_VAR = "FLOWLIB_NOTIFY_EMAIL_FROM"
 EMAIL_BLOCK_SLUG = "email-server-credentials"
+SMTP_TIMEOUT_SECONDS = 30.0
 SUBJECT_PREFIX = "[flowlib]"
 ERROR_LIMIT = 600
+
+
+def smtp_connection(block: Any, timeout: float = SMTP_TIMEOUT_SECONDS) -> smtplib.SMTP:
+    """The block's SMTP connection as its ``get_server()`` opens it, but with a timeout.
+
+    A stalled relay must not hang a failure hook or a cutover. TLS modes as prefect-email's:
+    ``SSL`` (465), ``STARTTLS`` (587), ``INSECURE`` (25). The login happens only over TLS, so a
+    password never crosses the network in plain text (prefect-email 0.4 would log in on INSECURE
+    too, 0.3 would not).
+    """
+    host = getattr(block.smtp_server, "value", block.smtp_server)
+    mode = getattr(block.smtp_type, "name", str(block.smtp_type)).upper()
+    port = block.smtp_port or {"SSL": 465, "STARTTLS": 587}.get(mode, 25)
+    context = ssl.create_default_context()
+    server: smtplib.SMTP
+    if mode == "SSL":
+        server = smtplib.SMTP_SSL(host, port, context=context, timeout=timeout)
+    else:
+        server = smtplib.SMTP(host, port, timeout=timeout)
+        if mode == "STARTTLS":
+            server.starttls(context=context)
+    if block.username and mode != "INSECURE":
+        server.login(block.username, block.password.get_secret_value())
+    return server
 
 
 class Notifier(Protocol):
@@ -75,12 +102,15 @@ class BlockNotifier:
         """One message through prefect-email's ``EmailServerCredentials`` (SMTP, its TLS mode)."""
         if not self.email_to:
             raise ValueError(f"{ref} is an email block: set {EMAIL_TO_VAR} to the recipients")
+        sender = self.email_from or (block.username if "@" in (block.username or "") else None)
+        if not sender:
+            raise ValueError(f"{ref}: set {EMAIL_FROM_VAR} (the block's username is no address)")
         message = EmailMessage()
         message["Subject"] = subject
-        message["From"] = self.email_from or block.username or "flowlib@localhost"
+        message["From"] = sender
         message["To"] = ", ".join(self.email_to)
         message.set_content(body)
-        with block.get_server() as server:
+        with smtp_connection(block) as server:
             server.send_message(message)
 
     def send(self, subject: str, body: str) -> list[str]:

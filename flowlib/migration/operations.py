@@ -26,6 +26,7 @@ from flowlib.migration.model import (
     PhaseEvent,
     PhaseRecord,
     Status,
+    check_phase,
     check_transition,
     iso,
 )
@@ -280,8 +281,9 @@ def _cutover_one(
             "cutover",
             "failed",
             f"{plan.deployment} writes prod and legacy {plan.legacy.name} is unscheduled, but "
-            f"the phase could not be recorded ({describe(exc)}): record it with `flowctl "
-            "set-phase cutover --force`, or `flowctl rollback`.",
+            f"the phase could not be recorded ({describe(exc)}): record it with `flowctl migration "
+            f"set-phase -p {plan.project} -f {plan.flow} --phase cutover --force`, or "
+            "`flowctl rollback`.",
             phase,
             **details,
         )
@@ -461,6 +463,7 @@ def set_phase(
     Changes nothing but the record: ``cutover`` and ``decommissioned`` have their own operations
     (which switch deployments and schedules) and are refused here unless ``force``.
     """
+    phase = check_phase(phase, "--phase")
     who = actor or default_actor()
 
     def one(svc: Services, plan: FlowPlan) -> Outcome:

@@ -22,6 +22,7 @@ from flowlib.migration.model import (
     PhaseEvent,
     PhaseRecord,
     ValidationRecord,
+    declared_agrees,
 )
 from flowlib.migration.services import Services, default_services, describe
 
@@ -66,8 +67,8 @@ class FlowStatus:
         found = []
         phase = self.phase or "legacy"
         if self.phase is None:
-            found.append("no phase record on the server (flowctl init)")
-        if self.declared_phase != phase:
+            found.append("no phase record on the server (flowctl migration init)")
+        if not declared_agrees(self.declared_phase, phase):
             found.append(f"declared {self.declared_phase}, server {phase}")
         expected = TARGET_ENV_OF_PHASE[phase]
         if (

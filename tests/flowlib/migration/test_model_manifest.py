@@ -28,7 +28,9 @@ from flowlib.migration.model import (
     MigrationError,
     PhaseEvent,
     PhaseRecord,
+    check_phase,
     check_transition,
+    declared_agrees,
 )
 from flowlib.migration.recovery import recovery_parameters
 from flowlib.migration.store import VARIABLE_VALUE_LIMIT, phase_variable, with_event
@@ -51,6 +53,15 @@ def test_transitions_follow_the_migration_and_force_overrides():
     with pytest.raises(MigrationError, match="decommissioned -> shadow"):
         check_transition("decommissioned", "shadow", False, "k")
     check_transition("legacy", "cutover", True, "k")
+
+
+def test_validated_agrees_with_a_declared_shadow_and_nothing_else_is_loose():
+    assert declared_agrees("shadow", "validated") and declared_agrees("validated", "shadow")
+    assert declared_agrees("cutover", "cutover")
+    assert not declared_agrees("shadow", "cutover")
+    assert not declared_agrees("legacy", "shadow")
+    with pytest.raises(MigrationError, match="'bogus' is not a phase; one of legacy, shadow"):
+        check_phase("bogus", "--phase")
 
 
 def test_record_round_trips_and_fits_a_variable_keeping_the_latest_events():

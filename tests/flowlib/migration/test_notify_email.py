@@ -95,3 +95,33 @@ def test_an_email_block_without_recipients_is_an_error_not_an_exception(
     [error] = notifier.send("[flowlib] subject", "body")
     assert email_block in error and "FLOWLIB_NOTIFY_EMAIL_TO" in error
     assert smtp[1].messages == []
+
+
+def test_a_stalled_relay_times_out_instead_of_hanging_the_hook():
+    """A relay that accepts the connection and never greets: the connection gives up."""
+    import smtplib
+    import socket
+    import time
+    from types import SimpleNamespace
+
+    from flowlib.migration.notify import smtp_connection
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        block = SimpleNamespace(
+            smtp_server="127.0.0.1", smtp_type="INSECURE", smtp_port=port, username=None
+        )
+        started = time.monotonic()
+        # smtplib reports the greeting that never came as a disconnect "timed out"
+        with pytest.raises(smtplib.SMTPServerDisconnected, match="timed out"):
+            smtp_connection(block, timeout=0.5)
+        assert time.monotonic() - started < 10
+
+
+def test_the_sender_is_an_address(email_block: str, smtp: tuple[int, Inbox]):
+    notifier = BlockNotifier.from_env(
+        {"FLOWLIB_NOTIFY_BLOCK": email_block, "FLOWLIB_NOTIFY_EMAIL_TO": "oncall@example.com"}
+    )
+    [error] = notifier.send("[flowlib] subject", "body")
+    assert "FLOWLIB_NOTIFY_EMAIL_FROM" in error
+    assert smtp[1].messages == []

@@ -151,30 +151,33 @@ def test_watcher_fails_back_a_run_whose_process_was_killed(
         # the source API hangs: the run stays in its first request until it is killed
         sources_env.inject_fault("/shop/v1/products", "slow", count=1000, delay=120)
         run_id = create_flow_run(deployment_id, SLOT)
+        log_path = tmp_path / "worker.log"  # a file, not a pipe nobody reads while we wait
+        log = log_path.open("w")
         worker = subprocess.Popen(
             [prefect_cli(), "worker", "start", "--pool", KILL_POOL, "--run-once"],
             cwd=tmp_path,
             env=dict(os.environ),
-            stdout=subprocess.PIPE,
+            stdout=log,
             stderr=subprocess.STDOUT,
-            text=True,
         )
         try:
             deadline = time.monotonic() + 120
             run = flow_run(run_id)
             while not (run.state_name == "Running" and run.infrastructure_pid):
-                assert worker.poll() is None, worker.communicate()[0][-3000:]
+                assert worker.poll() is None, log_path.read_text()[-3000:]
                 assert time.monotonic() < deadline, f"never Running: {run.state_name}"
                 time.sleep(0.5)
                 run = flow_run(run_id)
             pid = int(str(run.infrastructure_pid).rsplit(":", 1)[-1])
             os.kill(pid, signal.SIGKILL)
-            output, _ = worker.communicate(timeout=120)
+            worker.wait(timeout=120)
         finally:
             if worker.poll() is None:
                 worker.kill()
+            log.close()
             sources_env.clear_faults()
 
+        output = log_path.read_text()
         run = flow_run(run_id)
         assert run.state_name == "Crashed", output[-3000:]
         result = failback_watcher(late_after_minutes=0)
