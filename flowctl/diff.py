@@ -41,6 +41,7 @@ from flowctl.common import (
 from flowctl.deploy import Report, plan
 from flowctl.repo import FlowLoader, Selection, load_repository, select
 from flowctl.server import connect, flow_names_by_id, read_tagged_deployments
+from flowctl.status import recorded_phases
 from flowlib.devservices import REPO_ROOT
 
 WORDS = {"created": "not deployed", "updated": "differs", "unchanged": "in sync", "failed": "error"}
@@ -69,35 +70,21 @@ def phase_differences(selection: Selection) -> tuple[list[str], str | None]:
     two). Best effort: returns the differences and a note (phases that could not be read, flows
     with no phase recorded yet: not a difference, the migration has not started there).
     """
-    from flowlib.migration import Manifests
-    from flowlib.migration import status as migration_status
     from flowlib.migration.model import declared_agrees
 
-    selected = {d.full_name for d in selection.deployments}
-    notes, found, unrecorded = [], [], []
-    try:
-        planned = set(Manifests.load().projects)
-    except Exception as exc:
-        return [], f"migration phases not compared: {exc}"
-    for project in sorted({d.project for d in selection.deployments} & planned):
-        try:
-            flows = migration_status(project, live=False)
-        except Exception as exc:
-            notes.append(f"migration phases of {project} not compared: {exc}")
-            continue
-        for f in flows:
-            if f.deployment not in selected:
-                continue
-            if f.errors:
-                notes.append(f"{f.deployment}: phase not read ({'; '.join(f.errors)})")
-            elif f.phase is None:
-                unrecorded.append(f.deployment)
-            elif not declared_agrees(f.declared_phase, f.phase):
-                found.append(
-                    f"{f.deployment}: declared phase {f.declared_phase} in "
-                    f"migration/{f.project}.yaml, server {f.phase} (since {f.since}, by "
-                    f"{f.actor}: {f.reason or 'no reason'})"
-                )
+    flows, notes = recorded_phases(selection.deployments)
+    found, unrecorded = [], []
+    for f in flows.values():
+        if f.errors:
+            continue  # in the notes
+        if f.phase is None:
+            unrecorded.append(f.deployment)
+        elif not declared_agrees(f.declared_phase, f.phase):
+            found.append(
+                f"{f.deployment}: declared phase {f.declared_phase} in "
+                f"migration/{f.project}.yaml, server {f.phase} (since {f.since}, by "
+                f"{f.actor}: {f.reason or 'no reason'})"
+            )
     if unrecorded:
         notes.append(
             f"no migration phase recorded on the server for {len(unrecorded)} flow(s) "

@@ -15,7 +15,7 @@ Exit codes: 0; 1 when a selected deployment is not deployed; 2 bad input or an u
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,8 @@ from flowlib.devservices import REPO_ROOT
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
+
+    from flowlib.migration.status import FlowStatus
 
 CONCURRENCY = 16
 NOT_SCHEDULED = (
@@ -141,34 +143,55 @@ COLUMNS: list[tuple[str, Callable[[DeploymentStatus], str | Text]]] = [
 ]
 
 
-def fill_phases(rows: list[DeploymentStatus]) -> str | None:
-    """Each deployment's migration wave and recorded phase; best effort.
+def recorded_phases(deps: Iterable[RepoDeployment]) -> tuple[dict[str, FlowStatus], list[str]]:
+    """The migration plan and recorded phase of each deployment that has a plan; best effort.
 
-    From migration/<project>.yaml and the phase record on the server (:mod:`flowlib.migration`),
-    for the projects shown only. Deployments in no migration plan keep ``None``. Returns why
-    phases could not be read, if they could not (the rest of the table stands).
+    From migration/<project>.yaml and the phase record on the server (:mod:`flowlib.migration`,
+    no live calls), read once per project of ``deps`` with one set of services. Returns the flows
+    by ``flow/deployment`` and what could not be read (``flowctl status`` and ``flowctl diff``
+    show everything else whatever fails here).
     """
-    from flowlib.migration import Manifests
     from flowlib.migration import status as migration_status
+    from flowlib.migration.services import default_services
 
+    wanted = {d.full_name: d.project for d in deps}
     try:
-        planned = set(Manifests.load().projects)
+        svc = default_services()
+        planned = set(svc.manifests.projects)
     except Exception as exc:
-        return f"migration phases not shown: {exc}"
-    flows = {}
-    notes = []
-    for project in sorted({r.dep.project for r in rows} & planned):
-        try:
-            flows.update({f.deployment: f for f in migration_status(project, live=False)})
-        except Exception as exc:
-            notes.append(f"migration phases of {project} not shown: {exc}")
+        return {}, [f"migration phases not read: {exc}"]
+    flows: dict[str, FlowStatus] = {}
+    notes: list[str] = []
+    try:
+        for project in sorted(set(wanted.values()) & planned):
+            try:
+                found = migration_status(project, live=False, services=svc)
+            except Exception as exc:
+                notes.append(f"migration phases of {project} not read: {exc}")
+                continue
+            for f in found:
+                if f.deployment not in wanted:
+                    continue
+                flows[f.deployment] = f
+                if f.errors:
+                    notes.append(f"{f.deployment}: phase not read ({'; '.join(f.errors)})")
+    finally:
+        svc.close()
+    return flows, notes
+
+
+def fill_phases(rows: list[DeploymentStatus]) -> str | None:
+    """Each deployment's migration wave and recorded phase (:func:`recorded_phases`).
+
+    Deployments in no migration plan keep ``None``. Returns why phases could not be read, if
+    they could not (the rest of the table stands).
+    """
+    flows, notes = recorded_phases(r.dep for r in rows)
     for row in rows:
         plan = flows.get(row.dep.full_name)
         if plan is not None:
             row.wave = plan.wave
             row.phase = plan.phase
-            if plan.errors:
-                notes.append(f"{row.dep.full_name}: phase not read ({'; '.join(plan.errors)})")
     return "\n".join(notes) or None
 
 
