@@ -25,7 +25,7 @@ from flowlib import compat
 from flowlib.devservices import REPO_ROOT
 from flowlib.migration._aio import run_sync
 from flowlib.migration.model import MigrationError
-from flowlib.migration.notify import EMAIL_BLOCK_SLUG, BlockNotifier
+from flowlib.migration.notify import BlockNotifier, is_email_block
 
 ALERTS_FILE = REPO_ROOT / "infra" / "alerts" / "alerts.yaml"
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -123,7 +123,7 @@ def apply_alerts(
     """
     file_block, specs = load_alerts(path)
     # e-mail blocks are the flows' own channel only: a server-side alert needs a notification block
-    channels = [r for r in BlockNotifier.from_env().refs if not r.startswith(EMAIL_BLOCK_SLUG)]
+    channels = [r for r in BlockNotifier.from_env().refs if not is_email_block(r)]
     default_block = block or file_block or next(iter(channels), None)
 
     async def apply() -> list[AlertOutcome]:
@@ -140,7 +140,7 @@ def apply_alerts(
                         f"alert {spec.name}: no notification block; pass --block TYPE/NAME, set "
                         "`block:` in the file or FLOWLIB_NOTIFY_BLOCK."
                     )
-                if ref.startswith(f"{EMAIL_BLOCK_SLUG}/"):
+                if is_email_block(ref):
                     raise AlertsError(
                         f"alert {spec.name}: {ref} is an e-mail block (prefect-email), not a "
                         "notification block; server-side alerts need Slack, Teams or a webhook."

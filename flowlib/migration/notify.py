@@ -38,6 +38,11 @@ SUBJECT_PREFIX = "[flowlib]"
 ERROR_LIMIT = 600
 
 
+def is_email_block(ref: str) -> bool:
+    """Whether a block reference names prefect-email's SMTP block (not a notification block)."""
+    return ref.startswith(f"{EMAIL_BLOCK_SLUG}/")
+
+
 def smtp_connection(block: Any, timeout: float = SMTP_TIMEOUT_SECONDS) -> smtplib.SMTP:
     """The block's SMTP connection as its ``get_server()`` opens it, but with a timeout.
 
@@ -89,7 +94,7 @@ class BlockNotifier:
         return cls(split(BLOCKS_VAR), split(EMAIL_TO_VAR), env.get(EMAIL_FROM_VAR) or None)
 
     async def _send_one(self, ref: str, subject: str, body: str) -> None:
-        if ref.startswith(f"{EMAIL_BLOCK_SLUG}/"):
+        if is_email_block(ref):
             from prefect_email import EmailServerCredentials
 
             block = await compat.aload_block(ref, EmailServerCredentials)
