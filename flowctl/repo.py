@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from flowctl.common import FlowctlError, Problem
-from flowlib.deploy.prefect_yaml import project_files
+from flowlib.deploy.prefect_yaml import DeploymentEntry, project_files
 from flowlib.devservices import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ class ProjectFile:
 
 
 @dataclass
-class RepoDeployment:
+class RepoDeployment(DeploymentEntry):
     """One entry of a file's ``deployments:`` list, as Prefect reads it (not templated)."""
 
     file: ProjectFile = field(repr=False)
@@ -98,21 +98,6 @@ class RepoDeployment:
     def project(self) -> str:
         """The project (the file's folder name)."""
         return self.file.project
-
-    @property
-    def name(self) -> str:
-        """The deployment's name."""
-        return str(self.raw.get("name") or "")
-
-    @property
-    def entrypoint(self) -> str:
-        """``path/to/module.py:function``."""
-        return str(self.raw.get("entrypoint") or "")
-
-    @property
-    def module_name(self) -> str:
-        """The flow module's name, from the entrypoint (``products_snapshot``)."""
-        return Path(self.entrypoint.split(":", 1)[0]).stem
 
     @property
     def full_name(self) -> str:

@@ -116,13 +116,10 @@ class ScheduleConfig:
     raw: Mapping[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True)
-class DeploymentConfig:
-    """One deployment of a ``prefect.yaml``, as loaded (placeholders not resolved)."""
+class DeploymentEntry:
+    """What every reader of a ``deployments:`` entry takes from it as written (``raw``)."""
 
-    project: str
-    path: Path
-    raw: Mapping[str, Any] = field(repr=False)
+    raw: Mapping[str, Any]
 
     @property
     def name(self) -> str:
@@ -138,6 +135,15 @@ class DeploymentConfig:
     def module_name(self) -> str:
         """The flow module's name, from the entrypoint (``products_snapshot``)."""
         return Path(self.entrypoint.split(":", 1)[0]).stem
+
+
+@dataclass(frozen=True)
+class DeploymentConfig(DeploymentEntry):
+    """One deployment of a ``prefect.yaml``, as loaded (placeholders not resolved)."""
+
+    project: str
+    path: Path
+    raw: Mapping[str, Any] = field(repr=False)
 
     @property
     def where(self) -> str:
