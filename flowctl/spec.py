@@ -288,6 +288,18 @@ def _default_pull_steps() -> list[dict[str, Any]]:
     ]
 
 
+def _missing_work_pool(dep: RepoDeployment, config: dict[str, Any]) -> Problem | None:
+    """The problem of a templated deployment that names no work pool (both lines refuse it)."""
+    from prefect.utilities.collections import get_from_dict
+
+    if get_from_dict(config, "work_pool.name"):
+        return None
+    return dep.problem(
+        "no work pool: set `work_pool: name:` (FLOWLIB_WORK_POOL in this repository).",
+        "work_pool",
+    )
+
+
 async def render(
     prep: Prepared,
     client: PrefectClient,
@@ -327,11 +339,8 @@ async def render(
         schedules = [schedule_create(s) for s in config.get("schedules") or []]
     except Exception as exc:
         return dep.problem(f"cannot resolve the templates: {exc}")
-    if not get_from_dict(config, "work_pool.name"):
-        return dep.problem(
-            "no work pool: set `work_pool: name:` (FLOWLIB_WORK_POOL in this repository).",
-            "work_pool",
-        )
+    if (no_pool := _missing_work_pool(dep, config)) is not None:
+        return no_pool
     if not config.get("description"):
         config["description"] = prep.flow.description
     config.pop("schedules", None)
@@ -402,11 +411,8 @@ async def _render_v3(
         )
     except Exception as exc:
         return dep.problem(f"cannot resolve the templates: {exc}")
-    if not get_from_dict(config, "work_pool.name"):
-        return dep.problem(
-            "no work pool: set `work_pool: name:` (FLOWLIB_WORK_POOL in this repository).",
-            "work_pool",
-        )
+    if (no_pool := _missing_work_pool(dep, config)) is not None:
+        return no_pool
     config.pop("triggers", None)
     config = cast(
         "dict[str, Any]",
