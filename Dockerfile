@@ -36,17 +36,19 @@ RUN --mount=type=secret,id=pipcert,required=false \
     && python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --quiet -c /tmp/req/constraints.txt -r /tmp/req/requirements.txt
 
-# --- source: exactly what the package ships ([tool.setuptools.packages.find]) ------------------
+# --- source: the runtime layer only (flowlib, flows, tasks, and the migration manifests the ------
+# fail-back reads); operations (flowctl) and test support (devtools) stay out of the image.
 FROM scratch AS source
 COPY pyproject.toml README.md /
 COPY flowlib /flowlib
 COPY flows /flows
 COPY tasks /tasks
-COPY flowctl /flowctl
+COPY migration /migration
 
 # --- code: flowlib installed editable, without dependencies, into /stage ---------------------
-# pip --root /stage puts what it adds for flowlib (the path hook pointing at /opt/flowlib, the
-# dist-info, bin/flowctl) under /stage/opt/venv: the same files as in any venv at /opt/venv. So
+# The [project.scripts] entry (flowctl, an operator tool) is dropped first: the image has no
+# flowctl. pip --root /stage puts what it adds for flowlib (the path hook pointing at
+# /opt/flowlib, the dist-info) under /stage/opt/venv: the same files as in any venv at /opt/venv. So
 # this runs on the small base, and a code change rebuilds a layer of about a megabyte, never the
 # dependency layer. Byte-compiled here: the runtime user cannot write __pycache__.
 FROM ${BASE_IMAGE} AS code
@@ -54,6 +56,7 @@ COPY --from=source / /opt/flowlib/
 RUN --mount=type=secret,id=pipcert,required=false \
     if [ -s /run/secrets/pipcert ]; then export PIP_CERT=/run/secrets/pipcert; fi \
     && export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
+    && sed -i '/^\[project.scripts\]/,/^$/d' /opt/flowlib/pyproject.toml \
     && python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --quiet --no-deps --no-warn-script-location \
        --root /stage --editable /opt/flowlib \

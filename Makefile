@@ -29,7 +29,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[dev]"
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[ops,dev]"
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -43,10 +43,11 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 setup: $(STAMP) node_modules/.package-lock.json .venv-legacy/.stamp ## Install everything (venvs, Azurite) from the lock files
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy
+lint: $(STAMP) ## ruff (lint + format check), mypy, and the layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -70,10 +71,10 @@ pytest: setup ## Every pytest test (unit and integration), two workers
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 demo: setup ## Legacy flows fill the prod lake, migrated flows the dev lake, then validate
-	$(BIN)/python -m flowlib.demo
+	$(BIN)/python -m devtools.demo
 
 sample-api: $(STAMP) ## Run the sample source APIs in the foreground
-	$(BIN)/python -m flowlib.sample_api --port $(SAMPLE_API_PORT)
+	$(BIN)/python -m devtools.sample_api --port $(SAMPLE_API_PORT)
 
 bench-ingest: setup ## Flow vs plain script, 1M and 5M rows
 	$(BIN)/python benchmarks/bench_ingest.py

@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deploy_fixtures import differences, generate, read_all
 from deploy_proxy import latency_proxy, measure
 
-from flowlib.deploy import load_environment
-from flowlib.devservices import REPO_ROOT, PrefectServer, prefect_cli, prefect_server
+from devtools.services import REPO_ROOT, PrefectServer, prefect_cli, prefect_server
+from flowctl.deployments import load_environment
 
 POOL = "bench-deploy"
 BIN = Path(sys.executable).parent

@@ -20,8 +20,8 @@ from pathlib import Path
 import prefect
 import pyarrow.parquet as pq
 
-from flowlib.devservices import prefect_server
-from flowlib.sample_api import SampleApi
+from devtools.sample_api import SampleApi
+from devtools.services import prefect_server
 
 HERE = Path(__file__).resolve().parent
 DAY = "2026-11-24"

@@ -117,7 +117,7 @@ def latency_proxy(upstream_url: str, delay_ms: float) -> Iterator[Proxy]:
     """Run the proxy in a thread; yields it (its URL has the same path as ``upstream_url``)."""
     from urllib.parse import urlsplit, urlunsplit
 
-    from flowlib.devservices import free_port
+    from devtools.services import free_port
 
     parts = urlsplit(upstream_url)
     port = free_port()

@@ -161,8 +161,8 @@ def deploy_values(env_file: Path | None, values: str | None) -> dict[str, str]:
     Raises:
         FlowctlError: Both given, or the file is missing or malformed (names file and line).
     """
-    from flowlib.deploy.envfile import EnvFileError, env_file_path, load_env_file
-    from flowlib.devservices import REPO_ROOT
+    from flowctl.deployments.envfile import EnvFileError, env_file_path, load_env_file
+    from flowlib import REPO_ROOT
 
     if env_file is not None and values is not None:
         raise FlowctlError("give --env-file or --values, not both.")

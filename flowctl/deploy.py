@@ -4,7 +4,8 @@ The result on the server is the one of ``prefect --no-prompt deploy --all --pref
 (see :mod:`flowctl.spec`), but:
 
 - everything that can be checked is checked before the first write: each file's ``{{ $VARS }}``
-  (``flowlib.deploy.check_vars``), the build steps (run once per file, not once per deployment),
+  (``flowctl.deployments.check_vars``), the build steps (run once per file, not once per
+  deployment),
   each entrypoint, each parameter, each work pool;
 - each deployment is compared with the server's first and written only when it differs
   (``unchanged`` costs no write, and keeps the server's scheduled runs);
@@ -52,6 +53,8 @@ from flowctl.common import (
     print_json,
     working_directory,
 )
+from flowctl.deployments.envfile import MissingVariablesError, check_vars
+from flowctl.deployments.prefect_yaml import required_vars
 from flowctl.repo import FlowLoader, ProjectFile, RepoDeployment, Selection, load_repository, select
 from flowctl.server import (
     WriteLimiter,
@@ -63,9 +66,7 @@ from flowctl.server import (
 )
 from flowctl.spec import Change, Desired, Prepared, changes, prepare, render, server_fields
 from flowctl.spec import steps_key as _steps_key
-from flowlib.deploy.envfile import MissingVariablesError, check_vars
-from flowlib.deploy.prefect_yaml import required_vars
-from flowlib.devservices import REPO_ROOT
+from flowlib import REPO_ROOT
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient

@@ -42,7 +42,7 @@ from flowctl.deploy import Report, plan
 from flowctl.repo import FlowLoader, Selection, load_repository, select
 from flowctl.server import connect, flow_names_by_id, read_tagged_deployments
 from flowctl.status import recorded_phases
-from flowlib.devservices import REPO_ROOT
+from flowlib import REPO_ROOT
 
 WORDS = {"created": "not deployed", "updated": "differs", "unchanged": "in sync", "failed": "error"}
 

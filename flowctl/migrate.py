@@ -80,7 +80,7 @@ migration_app = typer.Typer(
 
 
 def _outcomes(outcomes: list[Any], title: str, as_json: bool) -> None:
-    from flowlib.migration import outcomes_table
+    from flowctl.migration import outcomes_table
 
     if as_json:
         print_json({"outcomes": [o.to_dict() for o in outcomes]})
@@ -105,7 +105,7 @@ def cutover_command(
     as_json: JsonOption = False,
 ) -> None:
     """Switch validated flows to prod and unschedule their legacy twins (Prefect 1 API)."""
-    from flowlib.migration import cutover
+    from flowctl.migration import cutover
 
     outcomes = cutover(
         project, flow, force=force, actor=actor, move_to_legacy_slot=legacy_slot, reason=reason
@@ -122,7 +122,7 @@ def rollback_command(
     as_json: JsonOption = False,
 ) -> None:
     """Undo a cutover by hand: legacy schedule on, new deployment back to dev, phase shadow."""
-    from flowlib.migration import rollback
+    from flowctl.migration import rollback
 
     _outcomes(rollback(project, flow, actor=actor, reason=reason), f"rollback {project}", as_json)
 
@@ -143,7 +143,7 @@ def decommission_command(
     as_json: JsonOption = False,
 ) -> None:
     """Archive the legacy flows of flows cut over for longer than the quiet period."""
-    from flowlib.migration import decommission
+    from flowctl.migration import decommission
 
     outcomes = decommission(
         project, flow, actor=actor, quiet_period_days=quiet_days, force=force, reason=reason
@@ -158,7 +158,7 @@ def health_command(
     as_json: JsonOption = False,
 ) -> None:
     """Legacy and new run outcomes side by side, the latest validation and the phase."""
-    from flowlib.migration import health, health_table
+    from flowctl.migration import health, health_table
 
     report = health(project, days)
     if as_json:
@@ -178,7 +178,7 @@ def metrics_command(
     port: Annotated[int, typer.Option("--port", help="Serve /metrics on this port.")] = 9464,
 ) -> None:
     """Prometheus metrics of the migration: a textfile, or served on ``--port`` until stopped."""
-    from flowlib.migration import health, serve_metrics, write_textfile
+    from flowctl.migration import health, serve_metrics, write_textfile
 
     if textfile is not None:
         out().print(f"wrote {write_textfile(textfile, health(project, days))}")
@@ -209,7 +209,7 @@ def alerts_command(
     """Apply the server-side alerts (2.x notification policies, 3.x automations) from code."""
     from rich.table import Table
 
-    from flowlib.migration import apply_alerts
+    from flowctl.migration import apply_alerts
 
     outcomes = apply_alerts(path, block=block, dry_run=dry_run)
     if as_json:
@@ -227,7 +227,7 @@ def migration_status(
     project: MaybeProject = None, flow: OneFlow = None, as_json: JsonOption = False
 ) -> None:
     """Every flow's phase, since when, by whom and why, validation and live state, by wave."""
-    from flowlib.migration import status, status_table
+    from flowctl.migration import status, status_table
 
     rows = status(project, flow)
     if as_json:
@@ -240,7 +240,7 @@ def migration_status(
 @stops_on_bad_input
 def migration_diff(project: MaybeProject = None, as_json: JsonOption = False) -> None:
     """Where the declared phase (migration/<project>.yaml) and the server disagree; exit 1 if so."""
-    from flowlib.migration import diff, diff_table
+    from flowctl.migration import diff, diff_table
 
     rows = diff(project)
     if as_json:
@@ -258,7 +258,7 @@ def migration_history(
     project: ProjectArg, flow: Annotated[str, typer.Option("--flow", "-f")]
 ) -> None:
     """A flow's phase history: when, by whom or what, why."""
-    from flowlib.migration import history
+    from flowctl.migration import history
 
     print_json({"events": [e.to_dict() for e in history(project, flow)]})
 
@@ -267,7 +267,7 @@ def migration_history(
 @stops_on_bad_input
 def migration_init(project: MaybeProject = None, actor: Actor = None) -> None:
     """Record the declared phase of flows that have none on the server yet."""
-    from flowlib.migration import init_phases, outcomes_table
+    from flowctl.migration import init_phases, outcomes_table
 
     outcomes = init_phases(project, actor=actor)
     out().print(outcomes_table(outcomes, title="init phases"))
@@ -287,7 +287,7 @@ def migration_set_phase(
     reason: Reason = "",
 ) -> None:
     """Record a phase by hand (e.g. ``validated`` after a manual review)."""
-    from flowlib.migration import outcomes_table, set_phase
+    from flowctl.migration import outcomes_table, set_phase
     from flowlib.migration.model import check_phase
 
     outcomes = set_phase(

@@ -46,6 +46,7 @@ from flowctl.common import (
     working_directory,
 )
 from flowctl.deploy import confirm_everything
+from flowctl.deployments.yaml_edit import Edit, edit_file, set_parameter, set_schedules_active
 from flowctl.repo import FlowLoader, RepoDeployment, Selection, load_repository, select
 from flowctl.server import (
     PAUSED_TAG,
@@ -57,8 +58,7 @@ from flowctl.server import (
     read_deployments_by_name,
     watch_responses,
 )
-from flowctl.yaml_write import Edit, edit_file, set_parameter, set_schedules_active
-from flowlib.devservices import REPO_ROOT
+from flowlib import REPO_ROOT
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
@@ -151,7 +151,8 @@ def _write_files(rows: list[Row], edit: Edit, keys: list[str]) -> list[Problem]:
     problems: list[Problem] = []
     for path, file_rows in by_file.items():
         found = edit_file(path, {r.dep.name: edit for r in file_rows}, keys)
-        problems.extend(found)
+        project = file_rows[0].dep.project
+        problems.extend(Problem(where, what, project=project) for where, what in found)
         if not found:
             for row in file_rows:
                 row.notes.append("file written")

@@ -24,20 +24,15 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from flowctl.common import FlowctlError, Problem
-from flowlib.deploy.prefect_yaml import DeploymentEntry, project_files
-from flowlib.devservices import REPO_ROOT
+from flowctl.deployments.prefect_yaml import (
+    DeploymentEntry,
+    display_path,
+    parse_prefect_yaml,
+    project_files,
+)
 
 if TYPE_CHECKING:
     from prefect import Flow
-
-
-def display_path(path: Path) -> str:
-    """A path relative to the repository root when it is inside it (as people type it)."""
-    resolved = path.resolve()
-    try:
-        return str(resolved.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(resolved)
 
 
 @dataclass
@@ -110,6 +105,10 @@ class RepoDeployment(DeploymentEntry):
         at = f"{self.file.shown}:{line}" if line else self.file.shown
         return f"{at} deployment {self.name or f'#{self.index + 1}'}"
 
+    def described(self) -> str:
+        """``file:line deployment NAME``."""
+        return self.where()
+
     def problem(self, message: str, *keys: str | int, bad_input: bool = True) -> Problem:
         """A :class:`Problem` located at this deployment (and ``keys``)."""
         return Problem(self.where(*keys), message, bad_input=bad_input, project=self.project)
@@ -156,7 +155,7 @@ def load_file(project: str, path: Path) -> tuple[ProjectFile | None, list[Proble
     except OSError as exc:
         return None, [Problem(shown, f"cannot read: {exc.strerror or exc}.", project=project)]
     try:
-        doc = yaml.safe_load(text)
+        doc = parse_prefect_yaml(text)
     except yaml.YAMLError as exc:
         return None, [_syntax_problem(shown, exc, project)]
     if not isinstance(doc, dict):

@@ -40,12 +40,12 @@ from flowctl.common import (
 )
 from flowctl.repo import FlowLoader, RepoDeployment, load_repository, select
 from flowctl.server import PAUSED_TAG, api_url, connect, jsonable, read_deployments_by_name
-from flowlib.devservices import REPO_ROOT
+from flowlib import REPO_ROOT
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
 
-    from flowlib.migration.status import FlowStatus
+    from flowctl.migration.status import FlowStatus
 
 CONCURRENCY = 16
 NOT_SCHEDULED = (
@@ -151,7 +151,7 @@ def recorded_phases(deps: Iterable[RepoDeployment]) -> tuple[dict[str, FlowStatu
     by ``flow/deployment`` and what could not be read (``flowctl status`` and ``flowctl diff``
     show everything else whatever fails here).
     """
-    from flowlib.migration import status as migration_status
+    from flowctl.migration import status as migration_status
     from flowlib.migration.services import default_services
 
     wanted = {d.full_name: d.project for d in deps}

@@ -131,7 +131,7 @@ def validate_command(
         report = validate_lakes(prod, dev, options)
     code = report.exit_code
     if record:
-        from flowlib.migration import record_validations
+        from flowlib.migration.validations import record_validations
 
         try:
             recorded = record_validations(report.to_dict(), actor="flowctl validate")

@@ -12,13 +12,6 @@ import prefect
 PREFECT_MAJOR = int(prefect.__version__.split(".", 1)[0])
 
 
-def fixed(value: Any) -> Any:
-    """Mark a ``.map()`` argument as not mapped (``prefect.unmapped``), typed for both lines."""
-    from prefect import unmapped
-
-    return unmapped(value)  # type: ignore[call-arg,misc,unused-ignore]
-
-
 def state_hooks(flow_or_task: Any, kind: str) -> list[Any]:
     """The hooks of a kind (``on_failure``, ``on_crashed``, ...) attached to a flow or task.
 
@@ -114,23 +107,6 @@ async def update_deployment_fields(
         response.raise_for_status()
 
 
-async def update_schedule(
-    client: Any, deployment_id: Any, schedule_id: Any, schedule: dict[str, Any]
-) -> None:
-    """Replace one deployment schedule's definition (cron/interval/rrule as a JSON dict)."""
-    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
-
-    if "cron" in schedule:
-        parsed: Any = CronSchedule(**schedule)
-    elif "interval" in schedule:
-        parsed = IntervalSchedule(**schedule)
-    elif "rrule" in schedule:
-        parsed = RRuleSchedule(**schedule)
-    else:
-        raise ValueError(f"not a schedule (cron, interval or rrule): {schedule!r}")
-    await client.update_deployment_schedule(deployment_id, schedule_id, schedule=parsed)
-
-
 def schedule_to_dict(schedule: Any) -> dict[str, Any]:
     """A deployment schedule's definition as plain JSON (pydantic v1 on 2.20, v2 on 3.x)."""
     if hasattr(schedule, "model_dump"):
@@ -142,19 +118,6 @@ def schedule_to_dict(schedule: Any) -> dict[str, Any]:
     return dumped
 
 
-async def read_variable_text(client: Any, name: str) -> str | None:
-    """A Variable's value as text (2.20 stores strings; 3.x JSON, where we store strings)."""
-    variable = await client.read_variable_by_name(name)
-    if variable is None:
-        return None
-    value = variable.value
-    if isinstance(value, str):
-        return value
-    import json
-
-    return json.dumps(value)
-
-
 async def write_variable_text(client: Any, name: str, value: str) -> None:
     """Create or overwrite a Variable holding text."""
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
@@ -164,7 +127,7 @@ async def write_variable_text(client: Any, name: str, value: str) -> None:
             await client.create_variable(VariableCreate(name=name, value=value))
             return
         except Exception as exc:  # created meanwhile: fall through to the update
-            if _status_code(exc) != 409:
+            if http_status(exc) != 409:
                 raise
     if PREFECT_MAJOR >= 3:
         await client.update_variable(VariableUpdate(name=name, value=value))
@@ -175,56 +138,7 @@ async def write_variable_text(client: Any, name: str, value: str) -> None:
     response.raise_for_status()
 
 
-async def create_variable_once(client: Any, name: str, value: str) -> bool:
-    """Create a Variable unless one of that name exists: an atomic claim. True if created."""
-    from prefect.client.schemas.actions import VariableCreate
-
-    try:
-        await client.create_variable(VariableCreate(name=name, value=value))
-    except Exception as exc:
-        if _status_code(exc) == 409:
-            return False
-        raise
-    return True
-
-
-async def delete_variable(client: Any, name: str) -> bool:
-    """Delete a Variable; False when there was none."""
-    from prefect.exceptions import ObjectNotFound
-
-    try:
-        await client.delete_variable_by_name(name)
-    except ObjectNotFound:
-        return False
-    return True
-
-
-async def variables_with_prefix(client: Any, prefix: str, page: int = 200) -> dict[str, str]:
-    """Every Variable whose name starts with ``prefix``: name -> value text."""
-    import json
-
-    found: dict[str, str] = {}
-    offset = 0
-    while True:
-        body = {
-            "variables": {"name": {"like_": f"{prefix}%"}},
-            "limit": page,
-            "offset": offset,
-            "sort": "NAME_ASC",
-        }
-        response = await client._client.post("/variables/filter", json=body)
-        response.raise_for_status()
-        rows = response.json()
-        for row in rows:
-            name, value = row["name"], row["value"]
-            if name.startswith(prefix):
-                found[name] = value if isinstance(value, str) else json.dumps(value)
-        if len(rows) < page:
-            return found
-        offset += page
-
-
-def _status_code(exc: BaseException) -> int | None:
+def http_status(exc: BaseException) -> int | None:
     """The HTTP status of a client error (3.x raises ``ObjectAlreadyExists`` for a 409)."""
     from prefect.exceptions import ObjectAlreadyExists
 
@@ -262,16 +176,6 @@ async def anotify(block: Any, subject: str, body: str) -> None:
         await block.anotify(body=body, subject=subject)
     else:
         await _maybe_await(block.notify(body=body, subject=subject))
-
-
-def flow_run_ui_url(flow_run_id: Any) -> str | None:
-    """The UI link of a flow run: ``PREFECT_UI_URL`` (derived from the API URL when unset)."""
-    from prefect.settings import PREFECT_UI_URL
-
-    base = PREFECT_UI_URL.value()
-    if not base:
-        return None
-    return f"{str(base).rstrip('/')}/flow-runs/flow-run/{flow_run_id}"
 
 
 async def managed_alerts(client: Any) -> dict[str, Any]:

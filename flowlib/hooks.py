@@ -51,16 +51,25 @@ def _deployment_name(flow_name: str, deployment_id: Any) -> str | None:
         return str(deployment_id)
 
 
+def flow_run_ui_url(flow_run_id: Any) -> str | None:
+    """The UI link of a flow run: ``PREFECT_UI_URL`` (derived from the API URL when unset)."""
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value()
+    if not base:
+        return None
+    return f"{str(base).rstrip('/')}/flow-runs/flow-run/{flow_run_id}"
+
+
 def failure_message(flow: Any, flow_run: Any, state: Any) -> tuple[str, str]:
     """Subject and body of a failed or crashed run's notification."""
-    from flowlib import compat
     from flowlib.migration.notify import flow_run_message
 
     flow_name = str(getattr(flow, "name", flow))
     state_type = getattr(state, "type", None)
     state_label = str(getattr(state_type, "value", state_type) or getattr(state, "name", "?"))
     try:
-        url = compat.flow_run_ui_url(flow_run.id)
+        url = flow_run_ui_url(flow_run.id)
     except Exception:
         url = None
     return flow_run_message(

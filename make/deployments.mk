@@ -5,7 +5,7 @@
 ENV ?= local
 PROJECT ?= all
 SCHEDULE_PICTURE ?= deployments/schedule.svg
-DEPLOY_CLI = $(BIN)/python -m flowlib.deploy
+DEPLOY_CLI = $(BIN)/python -m flowctl.deployments
 
 .PHONY: deploy deploy-check-env work-pools worker schedule-check schedule-propose schedule-write \
 	schedule-picture render-job worker-manifests
@@ -19,8 +19,8 @@ deploy-check-env: $(STAMP) ## Check deployments/<env>.env sets every {{ $VAR }} 
 work-pools: $(STAMP) ## Create/update the work pool of ENV (kubernetes: infra/work-pool/ template)
 	$(DEPLOY_CLI) work-pool --env $(ENV)
 
-worker: $(STAMP) ## Run a process worker here for ENV's pool (local; demo tokens for the sample API)
-	$(DEPLOY_CLI) worker --env $(ENV)
+worker: $(STAMP) ## Run a process worker here for the local pool (demo tokens for the sample API)
+	$(BIN)/python -m devtools.worker --env $(ENV)
 
 schedule-check: $(STAMP) ## Fail if two starts on one source API (legacy or new) are < 15 min apart
 	$(DEPLOY_CLI) schedule-check

@@ -28,7 +28,7 @@ IMAGE_PYTHON ?= $(if $(BIN),$(BIN)/python,python3)
 # Evaluated once, on first use (not on every make invocation).
 IMAGE_VERSION = $(eval IMAGE_VERSION := $(shell python3 -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['project']['version'])"))$(IMAGE_VERSION)
 # The commit, with -dirty when what goes into the image differs from it.
-IMAGE_SOURCES := Dockerfile .dockerignore pyproject.toml README.md constraints flowlib flows tasks flowctl
+IMAGE_SOURCES := Dockerfile .dockerignore pyproject.toml README.md constraints flowlib flows tasks migration
 IMAGE_GIT_COMMIT = $(eval IMAGE_GIT_COMMIT := $(shell c=$$(git rev-parse HEAD 2>/dev/null || echo unknown); \
 	[ "$$c" != unknown ] && [ -n "$$(git status --porcelain -- $(IMAGE_SOURCES) 2>/dev/null)" ] && c="$$c-dirty"; echo $$c))$(IMAGE_GIT_COMMIT)
 # Prefect 2 images are flowlib:<version>; other lines get a suffix: flowlib:<version>-prefect3.

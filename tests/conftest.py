@@ -21,8 +21,8 @@ os.environ.pop("PREFECT_API_URL", None)
 
 import pytest  # noqa: E402
 
-from flowlib.devservices import Azurite, PrefectServer, azurite, prefect_server  # noqa: E402
-from flowlib.sample_api import SampleApi  # noqa: E402
+from devtools.sample_api import SampleApi  # noqa: E402
+from devtools.services import Azurite, PrefectServer, azurite, prefect_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")

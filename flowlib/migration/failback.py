@@ -36,10 +36,10 @@ from typing import Any
 
 from flowlib.migration.model import MigrationError, Outcome, PhaseRecord, Status, iso
 from flowlib.migration.notify import SUBJECT_PREFIX, error_summary
-from flowlib.migration.operations import announce, phase_tags, transition
 from flowlib.migration.prefect_api import FINAL_FAILURE_STATES, RunInfo
 from flowlib.migration.recovery import recovery_parameters
 from flowlib.migration.services import Services, default_services, describe
+from flowlib.migration.transitions import announce, phase_tags, transition
 
 log = logging.getLogger("flowlib.migration")
 

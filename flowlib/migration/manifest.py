@@ -38,7 +38,7 @@ from typing import Any, Literal, cast, get_args
 
 import yaml
 
-from flowlib.devservices import REPO_ROOT
+from flowlib import REPO_ROOT
 from flowlib.migration.model import MigrationError, Phase, check_phase
 
 MANIFEST_DIR = REPO_ROOT / "migration"

@@ -209,9 +209,7 @@ class PrefectDeployments:
 
         async def update() -> None:
             async with get_client() as client:
-                await compat.update_schedule(
-                    client, UUID(deployment_id), UUID(schedule_id), schedule
-                )
+                await update_schedule(client, UUID(deployment_id), UUID(schedule_id), schedule)
 
         run_sync(update)
 
@@ -281,3 +279,20 @@ class PrefectDeployments:
             return [run_info(r) for r in runs]
 
         return run_sync(read)
+
+
+async def update_schedule(
+    client: Any, deployment_id: Any, schedule_id: Any, schedule: dict[str, Any]
+) -> None:
+    """Replace one deployment schedule's definition (cron/interval/rrule as a JSON dict)."""
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+
+    if "cron" in schedule:
+        parsed: Any = CronSchedule(**schedule)
+    elif "interval" in schedule:
+        parsed = IntervalSchedule(**schedule)
+    elif "rrule" in schedule:
+        parsed = RRuleSchedule(**schedule)
+    else:
+        raise ValueError(f"not a schedule (cron, interval or rrule): {schedule!r}")
+    await client.update_deployment_schedule(deployment_id, schedule_id, schedule=parsed)

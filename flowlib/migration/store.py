@@ -139,7 +139,7 @@ class VariableStore:
 
         async def read() -> str | None:
             async with get_client() as client:
-                return await compat.read_variable_text(client, name)
+                return await read_variable_text(client, name)
 
         text = run_sync(read)
         return _parse_record(name, text) if text is not None else None
@@ -163,7 +163,7 @@ class VariableStore:
 
         async def read() -> dict[str, str]:
             async with get_client() as client:
-                return await compat.variables_with_prefix(client, PHASE_PREFIX)
+                return await variables_with_prefix(client, PHASE_PREFIX)
 
         out = []
         for name, text in sorted(run_sync(read).items()):
@@ -181,7 +181,7 @@ class VariableStore:
 
         async def read() -> str | None:
             async with get_client() as client:
-                return await compat.read_variable_text(client, name)
+                return await read_variable_text(client, name)
 
         text = run_sync(read)
         if text is None:
@@ -217,15 +217,15 @@ class VariableStore:
 
         async def claim() -> bool:
             async with get_client() as client:
-                if await compat.create_variable_once(client, name, value):
+                if await create_variable_once(client, name, value):
                     return True
-                text = await compat.read_variable_text(client, name)
+                text = await read_variable_text(client, name)
                 held = json.loads(text) if text else {}
                 taken = parse_time(held.get("at")) if isinstance(held, dict) else None
                 if taken is not None and now - taken < ttl:
                     return False
-                await compat.delete_variable(client, name)
-                return await compat.create_variable_once(client, name, value)
+                await delete_variable(client, name)
+                return await create_variable_once(client, name, value)
 
         return run_sync(claim)
 
@@ -237,7 +237,7 @@ class VariableStore:
 
         async def release() -> None:
             async with get_client() as client:
-                await compat.delete_variable(client, name)
+                await delete_variable(client, name)
 
         run_sync(release)
 
@@ -342,3 +342,68 @@ def with_event(record: PhaseRecord, event: PhaseEvent) -> PhaseRecord:
         seq=record.seq + 1,
         events=(*record.events, event),
     )
+
+
+# --- Variables: text values, atomic claims, listing by prefix ----------------------------------
+
+
+async def read_variable_text(client: Any, name: str) -> str | None:
+    """A Variable's value as text (2.20 stores strings; 3.x JSON, where we store strings)."""
+    variable = await client.read_variable_by_name(name)
+    if variable is None:
+        return None
+    value = variable.value
+    if isinstance(value, str):
+        return value
+    import json
+
+    return json.dumps(value)
+
+
+async def create_variable_once(client: Any, name: str, value: str) -> bool:
+    """Create a Variable unless one of that name exists: an atomic claim. True if created."""
+    from prefect.client.schemas.actions import VariableCreate
+
+    try:
+        await client.create_variable(VariableCreate(name=name, value=value))
+    except Exception as exc:
+        if compat.http_status(exc) == 409:
+            return False
+        raise
+    return True
+
+
+async def delete_variable(client: Any, name: str) -> bool:
+    """Delete a Variable; False when there was none."""
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        await client.delete_variable_by_name(name)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+async def variables_with_prefix(client: Any, prefix: str, page: int = 200) -> dict[str, str]:
+    """Every Variable whose name starts with ``prefix``: name -> value text."""
+    import json
+
+    found: dict[str, str] = {}
+    offset = 0
+    while True:
+        body = {
+            "variables": {"name": {"like_": f"{prefix}%"}},
+            "limit": page,
+            "offset": offset,
+            "sort": "NAME_ASC",
+        }
+        response = await client._client.post("/variables/filter", json=body)
+        response.raise_for_status()
+        rows = response.json()
+        for row in rows:
+            name, value = row["name"], row["value"]
+            if name.startswith(prefix):
+                found[name] = value if isinstance(value, str) else json.dumps(value)
+        if len(rows) < page:
+            return found
+        offset += page

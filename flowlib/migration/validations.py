@@ -151,7 +151,7 @@ def latest_validation(
 
 def _advance(svc: Services, record: ValidationRecord, plan: FlowPlan | None = None) -> None:
     """Shadow -> validated on a pass, validated -> shadow on a failure; nothing else."""
-    from flowlib.migration.operations import transition
+    from flowlib.migration.transitions import transition
 
     current = svc.store.read(record.project, record.flow)
     if current is None:

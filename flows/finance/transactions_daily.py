@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 import pyarrow as pa
-from prefect import flow, task
+from prefect import flow, task, unmapped
 
 from flowlib.arrow import records_to_batch
-from flowlib.compat import NO_CACHE, fixed
+from flowlib.compat import NO_CACHE
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record, SourceClient
 from flowlib.lake import Dataset, WrittenFile, dataset_path
@@ -112,9 +113,12 @@ def transactions_daily(
     selected = [0] if sample else list(range(shards))
     run_logger().info("transactions of %s, shards %s of %d, into %s", day, selected, shards, env)
     static = {"target_env": env, "day": day, "stamp_iso": slot.isoformat(), "shards": shards}
-    futures = load_shard.map(
-        shard=selected, sample=fixed(sample), **{k: fixed(v) for k, v in static.items()}
-    )
+    # every argument but the shard is the same for all shards (2.20 types unmapped loosely)
+    same: dict[str, Any] = {
+        k: unmapped(v)  # type: ignore[call-arg,misc,unused-ignore]
+        for k, v in {**static, "sample": sample}.items()
+    }
+    futures = load_shard.map(shard=selected, **same)
     outcomes = [f.result(raise_on_failure=False) for f in futures]
     failed = {s: o for s, o in zip(selected, outcomes, strict=True) if isinstance(o, BaseException)}
     written = [o for o in outcomes if isinstance(o, WrittenFile)]

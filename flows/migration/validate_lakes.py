@@ -134,7 +134,7 @@ def validate_lakes_flow(
     log.debug("published artifact %s", artifact)
     result = report.to_dict()
     # the cutover gate reads the latest validation of each flow (flowlib.migration)
-    from flowlib.migration import record_validations
+    from flowlib.migration.validations import record_validations
 
     recorded = record_validations(result, actor=f"flow run {flow_run.name}")
     log.info("recorded the validation of %d flows", len(recorded))

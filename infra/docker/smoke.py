@@ -43,8 +43,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO))
 
-from flowlib.sample_api import SampleApi  # noqa: E402
+from devtools.sample_api import SampleApi  # noqa: E402
 
+# What /opt/flowlib may hold: the runtime layer (README "What each folder holds") and the files
+# pip and compileall add. flowctl (operations) and devtools (test support) are not shipped.
+RUNTIME_FILES = {"flowlib", "flows", "tasks", "migration", "pyproject.toml", "README.md"}
+RUNTIME_FILES |= {"flowlib.egg-info", "__pycache__"}
+# Distributions only the ops or dev extras install (pyproject.toml); none belongs in the image.
+TEST_ONLY_DISTS = {"polars", "pytest", "datacompy", "aiosmtpd", "import_linter", "ruff", "mypy"}
+TEST_ONLY_DISTS |= {"kubernetes_validate", "matplotlib", "libcst", "pandas"}
 RUN_UID = 10001
 SECRET_NAME = re.compile(
     r"TOKEN|SECRET|PASSW|CONNECTION_STRING|ACCOUNT_KEY|API_KEY|CREDENTIAL|PIP_CERT", re.I
@@ -149,6 +156,26 @@ def check_filesystem(rootfs: Path, pip_cert: Path | None) -> None:
     )
 
 
+def check_layers(rootfs: Path) -> None:
+    """The image ships the runtime layer only: no flowctl, no devtools, no test-only packages."""
+    code = rootfs / "opt/flowlib"
+    shipped = sorted(p.name for p in code.iterdir() if not p.name.startswith("."))
+    check(
+        set(shipped) <= RUNTIME_FILES,
+        f"/opt/flowlib holds more than the runtime layer: {sorted(set(shipped) - RUNTIME_FILES)}",
+    )
+    for name in ("flowlib", "flows", "tasks", "migration"):
+        check((code / name).is_dir(), f"/opt/flowlib/{name} is missing from the image")
+    venv_bin = rootfs / "opt/venv/bin"
+    check(not (venv_bin / "flowctl").exists(), "the image has a flowctl entry point")
+    check((venv_bin / "prefect").exists(), "the image has no prefect CLI (the worker needs it)")
+    site = next((rootfs / "opt/venv/lib").glob("python3*/site-packages"))
+    dists = {d.name.split("-", 1)[0].lower() for d in site.glob("*.dist-info")}
+    test_only = sorted(dists & TEST_ONLY_DISTS)
+    check(not test_only, f"the image installs test/ops-only packages: {test_only}")
+    log(f"layers ok: /opt/flowlib holds {', '.join(shipped)}; no flowctl, no devtools")
+
+
 # --- 5. the lake ------------------------------------------------------------------------------
 def check_lake(lake: Path, pattern: str) -> list[dict[str, Any]]:
     """The expected files exist, belong to the run's uid and hold rows."""
@@ -243,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"sample API at {api.url}; lake at {lake}")
         prefect_api_url = None
         if args.prefect_server:
-            from flowlib.devservices import prefect_server
+            from devtools.services import prefect_server
 
             prefect_api_url = services.enter_context(prefect_server()).api_url
             log(f"Prefect server at {prefect_api_url}")
@@ -253,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         rootfs = Path(buildah("mount", container).strip())
         mounted = True
         check_filesystem(rootfs, args.pip_cert)
+        check_layers(rootfs)
         buildah("umount", container)
         mounted = False
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from prefect.flows import Flow, load_flow_from_entrypoint
 
-from flowlib.catalog import flow_modules, projects
-from flowlib.deploy.envfile import ENVIRONMENTS, env_file_path, load_env_file
-from flowlib.deploy.prefect_yaml import (
+from devtools.services import REPO_ROOT
+from flowctl.deployments.envfile import ENVIRONMENTS, env_file_path, load_env_file
+from flowctl.deployments.prefect_yaml import (
     PHASES,
     deployments,
     env_check_vars,
@@ -25,8 +25,8 @@ from flowlib.deploy.prefect_yaml import (
     project_files,
     required_vars,
 )
-from flowlib.deploy.schedules import load_legacy
-from flowlib.devservices import REPO_ROOT
+from flowctl.deployments.schedules import load_legacy
+from flowlib.catalog import flow_modules, projects
 
 ALL = deployments()
 IDS = [f"{d.project}/{d.name}" for d in ALL]
@@ -176,7 +176,7 @@ def test_no_secret_placeholder_in_any_prefect_file():
 
 
 def test_the_committed_picture_shows_the_committed_schedules(tmp_path):
-    from flowlib.deploy.picture import render_schedule_picture
+    from flowctl.deployments.picture import render_schedule_picture
 
     committed = REPO_ROOT / "deployments" / "schedule.svg"
     fresh = render_schedule_picture(tmp_path / "schedule.svg")

@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 import pyarrow.parquet as pq
 import pytest
 
-from flowlib.deploy import deploy_project, ensure_work_pool, load_environment
-from flowlib.devservices import REPO_ROOT, prefect_cli
+from devtools.services import REPO_ROOT, prefect_cli
+from flowctl.deployments import deploy_project, ensure_work_pool, load_environment
 
 pytestmark = pytest.mark.integration
 

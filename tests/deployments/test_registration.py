@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flowlib.deploy import (
+from flowctl.deployments import (
     KUBERNETES_TEMPLATE,
     DeployError,
     deploy_project,
@@ -19,7 +19,7 @@ from flowlib.deploy import (
     required_vars,
     resolve_env_placeholders,
 )
-from flowlib.deploy.jobs import load_base_job_template
+from flowctl.deployments.jobs import load_base_job_template
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from click.testing import Result
 from prefect.flows import load_flow_from_entrypoint
 from typer.testing import CliRunner
 
+from devtools.services import REPO_ROOT
 from flowctl.cli import app
-from flowlib.deploy import load_environment, project_files
-from flowlib.devservices import REPO_ROOT
+from flowctl.deployments import load_environment, project_files
 
 PROCESS_POOL = "flowctl-test-process"
 K8S_POOL = "flowctl-test-k8s"

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from flowlib.deploy import load_env_file
-from flowlib.deploy.jobs import load_base_job_template
-from flowlib.deploy.yaml_edit import dump_round_trip, load_round_trip
-from flowlib.devservices import REPO_ROOT, prefect_cli
+from devtools.services import REPO_ROOT, prefect_cli
+from flowctl.deployments import load_env_file
+from flowctl.deployments.jobs import load_base_job_template
+from flowctl.deployments.yaml_edit import dump_round_trip, load_round_trip
 
 from .conftest import K8S_POOL, PROCESS_POOL, Files, api, flowctl, write_env
 

@@ -1,6 +1,6 @@
 """``flowctl cutover|rollback|health|metrics|migration ...`` against a real Prefect server.
 
-The Prefect 1 side is ``flowlib.migration.prefect1_stub``, a local stand-in for the Prefect 1
+The Prefect 1 side is ``devtools.prefect1_stub``, a local stand-in for the Prefect 1
 GraphQL API (no Prefect 1 server can run here) that follows its documented mutations and records
 what it received.
 """
@@ -11,11 +11,11 @@ import json
 
 import pytest
 
-from flowlib.deploy import ensure_work_pool
-from flowlib.migration import record_validation
-from flowlib.migration.localrun import register_deployment
-from flowlib.migration.prefect1_stub import Prefect1Stub
-from flowlib.migration.testing import WebhookReceiver, reset_migration_state, save_webhook_block
+from devtools.fakes import WebhookReceiver, reset_migration_state, save_webhook_block
+from devtools.localrun import register_deployment
+from devtools.prefect1_stub import Prefect1Stub
+from flowctl.deployments import ensure_work_pool
+from flowctl.migration import record_validation
 
 from .conftest import flowctl, write_env
 

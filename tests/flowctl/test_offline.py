@@ -8,11 +8,11 @@ import json
 import httpx
 import yaml
 
+from devtools.services import free_port
+from flowctl.deployments.yaml_edit import edit_file, set_parameter, set_schedules_active
 from flowctl.repo import FlowLoader, load_repository, select
 from flowctl.server import WriteLimiter, watch_responses
 from flowctl.spec import Change, Prepared, changes, check_parameters, merged_config, prepare
-from flowctl.yaml_write import edit_file, set_parameter, set_schedules_active
-from flowlib.devservices import free_port
 
 from .conftest import Files, flowctl, write_env
 
@@ -86,7 +86,7 @@ def test_an_edit_through_a_shared_anchor_is_refused(files: Files) -> None:
         path, {files.name("products-snapshot"): set_parameter("target_env", "prod")}, ["parameters"]
     )
     assert len(problems) == 1
-    assert "an anchor shared with " + files.name("orders-incremental") in problems[0].message
+    assert "an anchor shared with " + files.name("orders-incremental") in problems[0][1]
     assert path.read_text() == text
 
 

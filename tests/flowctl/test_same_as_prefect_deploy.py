@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from devtools.services import REPO_ROOT, PrefectServer, prefect_server
+from flowctl.deployments import deploy_project, deployments, load_environment, project_files
+from flowctl.deployments.jobs import load_base_job_template
 from flowctl.server import jsonable
-from flowlib.deploy import deploy_project, deployments, load_environment, project_files
-from flowlib.deploy.jobs import load_base_job_template
-from flowlib.devservices import REPO_ROOT, PrefectServer, prefect_server
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from devtools.sample_api import SampleApi
 from flowlib.http import (
     Cursor,
     LinkHeader,
@@ -18,7 +19,6 @@ from flowlib.http import (
     backoff_seconds,
     retry_after_seconds,
 )
-from flowlib.sample_api import SampleApi
 from flowlib.settings import SourceSettings
 
 SHOP = SourceSpec("shop", auth="bearer")

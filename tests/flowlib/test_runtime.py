@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from flowlib.devservices import REPO_ROOT
+from devtools.services import REPO_ROOT
 from flowlib.runtime import build_parser, scheduled_start
 from flows.finance import transactions_daily as tx
 from flows.sales import products_snapshot as products

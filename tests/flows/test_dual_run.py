@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from flowlib.legacy import run_legacy
+from devtools.legacy import run_legacy
 from flowlib.validation import validate_lakes
 from flows.finance.fx_rates import fx_rates
 from flows.finance.transactions_daily import transactions_daily

@@ -6,10 +6,8 @@ optional pipcert secret on every pip call, OCI labels; .dockerignore; make/image
 
 from __future__ import annotations
 
-import fnmatch
 import importlib.util
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -96,17 +94,26 @@ def test_every_pip_call_takes_the_optional_pipcert_secret_and_no_secret_is_baked
             assert not re.search(r"TOKEN|SECRET|PASSW|PIP_CERT|CERT=", ins), ins
 
 
-def test_the_source_stage_copies_every_package_pyproject_ships():
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    packages = sorted(
-        p.name
-        for p in REPO.iterdir()
-        if (p / "__init__.py").is_file() and any(fnmatch.fnmatch(p.name, pat) for pat in include)
-    )
-    assert packages
-    for name in packages:
-        assert f"COPY {name} /{name}" in STAGES["source"], f"the image misses package {name}"
+RUNTIME_LAYER = ("flowlib", "flows", "tasks", "migration")
+"""What a flow-run pod needs: the three runtime packages and the migration manifests."""
+
+
+def test_the_source_stage_copies_the_runtime_layer_and_nothing_else():
+    copies = [ins for ins in STAGES["source"] if ins.startswith("COPY")]
+    assert copies == [
+        "COPY pyproject.toml README.md /",
+        *(f"COPY {name} /{name}" for name in RUNTIME_LAYER),
+    ]
+    # every top-level package is either shipped or named as operations / test support
+    packages = {p.name for p in REPO.iterdir() if (p / "__init__.py").is_file()}
+    assert packages - set(RUNTIME_LAYER) == {"flowctl", "devtools", "legacy"}
+
+
+def test_the_image_installs_the_runtime_dependencies_only_and_no_flowctl_script():
+    requirements = " ".join(STAGES["requirements"])
+    assert "['project']['dependencies']" in requirements  # not optional-dependencies
+    code = " ".join(STAGES["code"])
+    assert "/^\\[project.scripts\\]/,/^$/d" in code  # the flowctl entry point is dropped
 
 
 def test_oci_labels():

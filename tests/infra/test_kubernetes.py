@@ -7,11 +7,11 @@ import json
 
 import pytest
 
-from flowlib.deploy import jobs
-from flowlib.deploy.envfile import load_env_file
-from flowlib.deploy.prefect_cli import load_environment
-from flowlib.deploy.prefect_yaml import deployments, resolve_env_placeholders
-from flowlib.devservices import REPO_ROOT
+from devtools.services import REPO_ROOT
+from flowctl.deployments import jobs
+from flowctl.deployments.envfile import load_env_file
+from flowctl.deployments.prefect_cli import load_environment
+from flowctl.deployments.prefect_yaml import deployments, resolve_env_placeholders
 
 CLUSTER_ENVS = ("dev", "prod")
 DEPLOYMENTS = [(d.project, d.name) for d in deployments()]

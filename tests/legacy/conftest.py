@@ -131,7 +131,7 @@ class Api:
 @pytest.fixture(scope="session")
 def legacy_api_server() -> Iterator[Api]:
     """One sample API server for the whole legacy suite (faults are cleared per test)."""
-    from flowlib.sample_api import SampleApi
+    from devtools.sample_api import SampleApi
 
     with SampleApi.start_subprocess(port=0) as api:
         yield Api(

@@ -1,6 +1,6 @@
 """Fixtures for the migration tests: a Prefect 1 API stub, in-memory services, a fixed clock.
 
-No Prefect 1 server can run here, so the legacy side is ``flowlib.migration.prefect1_stub``: a
+No Prefect 1 server can run here, so the legacy side is ``devtools.prefect1_stub``: a
 local stand-in for the Prefect 1 GraphQL API that follows its documented mutations and queries
 and records every call it receives.
 """
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from devtools.fakes import memory_services
+from devtools.prefect1_stub import Prefect1Stub
 from flowlib.migration.manifest import Manifests
 from flowlib.migration.prefect1 import Prefect1Client
-from flowlib.migration.prefect1_stub import Prefect1Stub
 from flowlib.migration.services import Services
-from flowlib.migration.testing import memory_services
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -88,7 +88,7 @@ def make_report() -> Any:
 
 
 def validate(svc: Services, project: str, flow: str, passed: bool = True) -> None:
-    from flowlib.migration import record_validation
+    from flowctl.migration import record_validation
     from flowlib.migration.validations import dataset_prefix
 
     prefix = dataset_prefix(project, flow).rstrip("/")

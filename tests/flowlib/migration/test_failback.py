@@ -1,7 +1,7 @@
 """Automatic fail-back, offline: the decision rules, the steps, idempotency, the watcher pass.
 
 In-memory phase store and deployments; the legacy side is the local Prefect 1 API stub
-(``flowlib.migration.prefect1_stub``, see conftest.py), which records every mutation.
+(``devtools.prefect1_stub``, see conftest.py), which records every mutation.
 The end-to-end version with a real Prefect server, a real flow run and the legacy flow really
 running is ``test_failback_e2e.py``.
 """
@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from flowlib.migration import cutover, fail_back, init_phases, watch
+from flowctl.migration import cutover, fail_back, init_phases, watch
 from flowlib.migration.failback import failback_from_hook
 
 PRODUCTS = "sales-products-snapshot/products-snapshot"

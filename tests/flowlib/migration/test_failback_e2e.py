@@ -8,9 +8,9 @@ the bundled sample API with fault injection, local dev and prod lakes, the legac
 ``CustomWebhookNotificationBlock``.
 
 What stands in: the Prefect 1 API. No Prefect 1 server can run here, so
-``flowlib.migration.prefect1_stub`` serves its documented GraphQL mutations and queries and
+``devtools.prefect1_stub`` serves its documented GraphQL mutations and queries and
 records what it received; its agent executes a ``create_flow_run`` by really running the legacy
-flow locally (``flowlib.legacy.run_legacy``), so the missed partition really lands in the prod
+flow locally (``devtools.legacy.run_legacy``), so the missed partition really lands in the prod
 lake. And time: the flow-run process sets every retry *delay* to 0 (the retries themselves are
 unchanged), so the run fails for good in seconds instead of after the production delays.
 """
@@ -24,17 +24,17 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 
-from flowlib.legacy import legacy_python
-from flowlib.migration import cutover, init_phases, record_validation, status
-from flowlib.migration.localrun import create_flow_run, execute_flow_run, register_deployment
-from flowlib.migration.prefect1_stub import Prefect1Stub, legacy_executor
-from flowlib.migration.prefect_api import PrefectDeployments
-from flowlib.migration.testing import (
+from devtools.fakes import (
     WebhookReceiver,
     legacy_run_env,
     reset_migration_state,
     save_webhook_block,
 )
+from devtools.legacy import legacy_python
+from devtools.localrun import create_flow_run, execute_flow_run, register_deployment
+from devtools.prefect1_stub import Prefect1Stub, legacy_executor
+from flowctl.migration import cutover, init_phases, record_validation, status
+from flowlib.migration.prefect_api import PrefectDeployments
 
 pytestmark = pytest.mark.integration
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from croniter import croniter
 
+from devtools.services import REPO_ROOT
+from flowctl.deployments import deployments
 from flowlib.catalog import flow_modules
-from flowlib.deploy import deployments
-from flowlib.devservices import REPO_ROOT
 from flowlib.migration.manifest import (
     CRITICALITIES,
     ManifestError,

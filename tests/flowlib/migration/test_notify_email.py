@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from flowlib.devservices import free_port
+from devtools.services import free_port
 from flowlib.migration.notify import BlockNotifier, flow_run_message
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """The Prefect 1 GraphQL client, against the local stub of the Prefect 1 API.
 
 No Prefect 1 server can run here (it needs Hasura, Postgres and Apollo), so these tests run the
-client against ``flowlib.migration.prefect1_stub``: it follows the documented Prefect 1 mutations
+client against ``devtools.prefect1_stub``: it follows the documented Prefect 1 mutations
 (``set_schedule_active``/``set_schedule_inactive``/``archive_flow`` with ``input: {flow_id}``,
 ``create_flow_run`` with ``create_flow_run_input``) and the Hasura ``flow``/``flow_run`` queries,
 checks the declared input types and fields, and records every call it received.
@@ -15,12 +15,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from devtools.prefect1_stub import Prefect1Stub, parse_operation
 from flowlib.migration.prefect1 import (
     M_CREATE_FLOW_RUN,
     Prefect1Client,
     Prefect1Error,
 )
-from flowlib.migration.prefect1_stub import Prefect1Stub, parse_operation
 
 SLOT = datetime(2026, 11, 24, 2, tzinfo=UTC)
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flowlib.migration.localrun import create_flow_run, register_deployment
+from devtools.fakes import reset_migration_state
+from devtools.localrun import create_flow_run, register_deployment
 from flowlib.migration.model import PhaseEvent, PhaseRecord, ValidationRecord
 from flowlib.migration.prefect_api import DeploymentNotFound, PrefectDeployments
 from flowlib.migration.store import VariableStore, with_event
-from flowlib.migration.testing import reset_migration_state
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from flowlib.devservices import Azurite
+from devtools.services import Azurite
 from flowlib.lake import lake_filesystem
 from flowlib.settings import storage_options_for
 from flowlib.validation import ValidationOptions, validate_lakes

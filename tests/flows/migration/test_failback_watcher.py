@@ -2,7 +2,7 @@
 
 A real Prefect server; the flow's deployment from ``deployments/sales/prefect.yaml``; a flow run
 of it that a worker marked Crashed after its pod was killed (set through the API: no flow-run
-process, so no hook ran). The Prefect 1 side is ``flowlib.migration.prefect1_stub``, a local
+process, so no hook ran). The Prefect 1 side is ``devtools.prefect1_stub``, a local
 stand-in for the Prefect 1 GraphQL API (no Prefect 1 server can run here) that follows its
 documented mutations and records what it received. Notifications go through a Prefect
 ``CustomWebhookNotificationBlock`` to a local webhook receiver.
@@ -21,19 +21,19 @@ from typing import Any
 
 import pytest
 
-from flowlib.compat import PREFECT_MAJOR
-from flowlib.deploy import ensure_work_pool
-from flowlib.devservices import prefect_cli
-from flowlib.migration import cutover, fail_back, history, init_phases, record_validation, status
-from flowlib.migration.localrun import create_flow_run, register_deployment
-from flowlib.migration.model import Outcome
-from flowlib.migration.prefect1_stub import Prefect1Stub
-from flowlib.migration.testing import (
+from devtools.fakes import (
     WebhookReceiver,
     crash_flow_run,
     reset_migration_state,
     save_webhook_block,
 )
+from devtools.localrun import create_flow_run, register_deployment
+from devtools.prefect1_stub import Prefect1Stub
+from devtools.services import prefect_cli
+from flowctl.deployments import ensure_work_pool
+from flowctl.migration import cutover, fail_back, history, init_phases, record_validation, status
+from flowlib.compat import PREFECT_MAJOR
+from flowlib.migration.model import Outcome
 from flows.migration import failback_watcher as module
 from flows.migration.failback_watcher import FailbackFailed, failback_watcher
 

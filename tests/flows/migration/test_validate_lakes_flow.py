@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flowlib.devservices import PrefectServer
+from devtools.services import PrefectServer
 from flowlib.lake import lake_filesystem
 from flowlib.validation.samples import write_sample_lakes
 from flows.migration import validate_lakes as module

@@ -1,0 +1,453 @@
+"""The operations people run (``flowctl``): cutover, rollback, decommission, set-phase, init.
+
+Each takes a project and optionally one flow, acts flow by flow in wave order, and returns one
+:class:`~flowlib.migration.model.Outcome` per flow; an error on one flow is that flow's ``failed``
+outcome, the others still run. Every change of phase is recorded (when, who, why) and announced
+through the notifier.
+
+Order of the steps, chosen so that the prod lake always has a writer: a cutover switches the new
+deployment to prod *before* it unschedules the legacy flow (and switches it back if that fails);
+a rollback re-activates the legacy flow *before* it sends the new deployment back to dev.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from flowlib.migration.manifest import FlowPlan
+from flowlib.migration.model import (
+    MigrationError,
+    Outcome,
+    Phase,
+    PhaseRecord,
+    Status,
+    check_phase,
+)
+from flowlib.migration.prefect_api import DeploymentInfo
+from flowlib.migration.services import Services, default_actor, default_services, describe
+from flowlib.migration.transitions import announce, phase_tags, transition
+
+log = logging.getLogger("flowlib.migration")
+
+
+def _outcome(
+    plan: FlowPlan,
+    action: str,
+    status: Status,
+    message: str,
+    phase: Phase | None = None,
+    **details: Any,
+) -> Outcome:
+    return Outcome(plan.project, plan.flow, action, status, message, phase, details)
+
+
+def _each(
+    services: Services | None,
+    project: str,
+    flow: str | None,
+    action: str,
+    one: Callable[[Services, FlowPlan], Outcome],
+) -> list[Outcome]:
+    svc = services or default_services()
+    outcomes = []
+    try:
+        plans = svc.manifests.select(project, flow)
+    except MigrationError as exc:
+        return [Outcome(project, flow or "*", action, "failed", str(exc))]
+    for plan in plans:
+        try:
+            outcomes.append(one(svc, plan))
+        except Exception as exc:
+            log.exception("%s of %s failed", action, plan.key)
+            outcomes.append(_outcome(plan, action, "failed", describe(exc)))
+    if services is None:
+        svc.close()
+    return outcomes
+
+
+def _current(services: Services, plan: FlowPlan) -> tuple[PhaseRecord | None, Phase]:
+    record = services.store.read(plan.project, plan.flow)
+    return record, (record.phase if record else "legacy")
+
+
+def _switch_new(
+    services: Services,
+    dep: DeploymentInfo,
+    target_env: str,
+    phase: Phase,
+    schedules: list[dict[str, Any]] | None = None,
+) -> None:
+    """Point the new deployment at ``target_env``, tag its phase, optionally reset schedules."""
+    services.deployments.update_deployment(
+        dep.id,
+        parameters={**dep.parameters, "target_env": target_env},
+        tags=phase_tags(dep.tags, phase),
+    )
+    for moved in schedules or []:
+        services.deployments.set_schedule(dep.id, moved["id"], moved["schedule"])
+
+
+# --- cutover -----------------------------------------------------------------------------------
+def cutover(
+    project: str,
+    flow: str | None = None,
+    force: bool = False,
+    actor: str | None = None,
+    move_to_legacy_slot: bool = False,
+    reason: str = "",
+    services: Services | None = None,
+) -> list[Outcome]:
+    """Switch flows to production: new deployment on prod, legacy flow unscheduled.
+
+    Refuses a flow whose latest validation did not pass, or that is not in ``shadow`` or
+    ``validated``; ``force`` overrides and is recorded with what it overrode.
+
+    Args:
+        project: The project (its manifest ``migration/<project>.yaml``).
+        flow: One flow (module name, e.g. ``products_snapshot``); default every flow of the project.
+        force: Cut over despite a failed or missing validation.
+        actor: Who acts (default ``FLOWLIB_ACTOR`` or ``user:<login>``).
+        move_to_legacy_slot: Also move the new deployment's active schedules to the legacy slot
+            (``legacy.slot`` in the manifest); rollback and fail-back move them back.
+        reason: Why, for the record.
+        services: Injected services (default: the real ones).
+    """
+    who = actor or default_actor()
+    return _each(
+        services,
+        project,
+        flow,
+        "cutover",
+        lambda svc, plan: _cutover_one(svc, plan, force, who, move_to_legacy_slot, reason),
+    )
+
+
+def _cutover_one(
+    svc: Services, plan: FlowPlan, force: bool, actor: str, move: bool, reason: str
+) -> Outcome:
+    record, phase = _current(svc, plan)
+    if phase in ("cutover", "decommissioned"):
+        since = f" since {record.since} ({record.actor})" if record else ""
+        return _outcome(plan, "cutover", "skipped", f"already {phase}{since}", phase)
+    validation = svc.store.read_validation(plan.project, plan.flow)
+    problems = []
+    if phase not in ("shadow", "validated"):
+        problems.append(f"phase is {phase}: the new flow must run in shadow and be validated")
+    if validation is None:
+        problems.append("no validation recorded")
+    elif not validation.passed:
+        problems.append(f"latest validation {validation.summary()}")
+    if problems and not force:
+        return _outcome(
+            plan,
+            "cutover",
+            "refused",
+            "; ".join(problems) + ". Validate again (flowctl validate) or use --force (recorded).",
+            phase,
+        )
+    if move and not plan.legacy.slot:
+        return _outcome(
+            plan, "cutover", "refused", "no legacy.slot in the manifest to move the schedule to"
+        )
+    dep = svc.deployments.deployment(plan.deployment)
+    legacy_flow = svc.legacy.find_flow(plan.legacy.name, plan.legacy.project)
+    moved: list[dict[str, Any]] = (
+        [{"id": s.id, "schedule": s.schedule} for s in dep.schedules if s.active] if move else []
+    )
+    _switch_new(svc, dep, "prod", "cutover")
+    for entry in moved:
+        svc.deployments.set_schedule(dep.id, entry["id"], dict(plan.legacy.slot))
+    try:
+        svc.legacy.set_schedule_inactive(legacy_flow.id)
+    except Exception as exc:
+        svc.deployments.update_deployment(dep.id, parameters=dep.parameters, tags=dep.tags)
+        for entry in moved:
+            svc.deployments.set_schedule(dep.id, entry["id"], entry["schedule"])
+        return _outcome(
+            plan,
+            "cutover",
+            "failed",
+            f"the legacy flow's schedule could not be deactivated ({describe(exc)}); the new "
+            f"deployment is back on {dep.target_env}, nothing changed.",
+            phase,
+        )
+    details: dict[str, Any] = {
+        "deployment": plan.deployment,
+        "target_env": "prod",
+        "legacy_flow_id": legacy_flow.id,
+        "validation": validation.summary() if validation else None,
+    }
+    if problems:
+        details["overridden"] = problems
+    if moved:
+        details["schedule"] = f"moved to the legacy slot {plan.legacy.slot}"
+    try:
+        updated = transition(
+            svc,
+            plan.project,
+            plan.flow,
+            "cutover",
+            actor=actor,
+            reason=reason or ("forced cutover" if problems else "validation passed"),
+            action="cutover",
+            plan=plan,
+            details=details,
+            force=bool(problems),
+            schedule_moved={"deployment_id": dep.id, "schedules": moved} if moved else None,
+        )
+    except Exception as exc:
+        return _outcome(
+            plan,
+            "cutover",
+            "failed",
+            f"{plan.deployment} writes prod and legacy {plan.legacy.name} is unscheduled, but "
+            f"the phase could not be recorded ({describe(exc)}): record it with `flowctl migration "
+            f"set-phase -p {plan.project} -f {plan.flow} --phase cutover --force`, or "
+            "`flowctl rollback`.",
+            phase,
+            **details,
+        )
+    announce(svc, updated, "cutover")
+    message = f"{plan.deployment} now writes prod; legacy {plan.legacy.name} unscheduled"
+    if problems:
+        message += f" (FORCED over: {'; '.join(problems)})"
+    return _outcome(plan, "cutover", "done", message, "cutover", **details)
+
+
+# --- rollback ----------------------------------------------------------------------------------
+def rollback(
+    project: str,
+    flow: str | None = None,
+    actor: str | None = None,
+    reason: str = "",
+    services: Services | None = None,
+) -> list[Outcome]:
+    """Undo a cutover by hand: legacy flow scheduled again, new deployment back on dev, shadow.
+
+    Unlike an automatic fail-back it creates no recovery run (run one with
+    :func:`flowlib.migration.fail_back` naming the failed run, or from the Prefect 1 UI).
+    """
+    who = actor or default_actor()
+    return _each(
+        services,
+        project,
+        flow,
+        "rollback",
+        lambda svc, plan: _rollback_one(svc, plan, who, reason or "manual rollback"),
+    )
+
+
+def return_to_shadow(
+    svc: Services, record: PhaseRecord, deployment: str, legacy_name: str, legacy_project: str
+) -> dict[str, Any]:
+    """Legacy schedule on, new deployment back to dev (schedules restored); returns details."""
+    legacy_flow = svc.legacy.find_flow(legacy_name, legacy_project)
+    svc.legacy.set_schedule_active(legacy_flow.id)
+    dep = svc.deployments.deployment(deployment)
+    moved = list((record.schedule_moved or {}).get("schedules") or [])
+    _switch_new(svc, dep, "dev", "shadow", moved)
+    return {
+        "legacy_flow_id": legacy_flow.id,
+        "legacy_schedule": "active",
+        "deployment": deployment,
+        "target_env": "dev",
+        **({"schedule": "moved back from the legacy slot"} if moved else {}),
+    }
+
+
+def _rollback_one(svc: Services, plan: FlowPlan, actor: str, reason: str) -> Outcome:
+    record, phase = _current(svc, plan)
+    if record is None or phase != "cutover":
+        return _outcome(plan, "rollback", "skipped", f"not cut over (phase {phase})", phase)
+    details = return_to_shadow(svc, record, plan.deployment, plan.legacy.name, plan.legacy.project)
+    updated = transition(
+        svc,
+        plan.project,
+        plan.flow,
+        "shadow",
+        actor=actor,
+        reason=reason,
+        action="rollback",
+        plan=plan,
+        details=details,
+        schedule_moved=None,
+    )
+    announce(svc, updated, "rollback")
+    return _outcome(
+        plan,
+        "rollback",
+        "done",
+        f"legacy {plan.legacy.name} scheduled again; {plan.deployment} back on dev",
+        "shadow",
+        **details,
+    )
+
+
+# --- decommission ------------------------------------------------------------------------------
+def decommission(
+    project: str,
+    flow: str | None = None,
+    actor: str | None = None,
+    quiet_period_days: int | None = None,
+    force: bool = False,
+    reason: str = "",
+    services: Services | None = None,
+) -> list[Outcome]:
+    """Archive the legacy flow of flows cut over for longer than the quiet period, no fail-back.
+
+    Args:
+        project: The project.
+        flow: One flow; default every flow of the project.
+        actor: Who acts.
+        quiet_period_days: Override the manifest's ``quiet_period_days`` (default 14).
+        force: Decommission before the quiet period is over (recorded).
+        reason: Why, for the record.
+        services: Injected services.
+    """
+    who = actor or default_actor()
+    return _each(
+        services,
+        project,
+        flow,
+        "decommission",
+        lambda svc, plan: _decommission_one(svc, plan, who, quiet_period_days, force, reason),
+    )
+
+
+def _decommission_one(
+    svc: Services, plan: FlowPlan, actor: str, quiet: int | None, force: bool, reason: str
+) -> Outcome:
+    record, phase = _current(svc, plan)
+    if phase == "decommissioned":
+        return _outcome(plan, "decommission", "skipped", "already decommissioned", phase)
+    if record is None or phase != "cutover":
+        return _outcome(
+            plan, "decommission", "refused", f"phase is {phase}: only a cut-over flow", phase
+        )
+    days = plan.quiet_period_days if quiet is None else quiet
+    age = svc.now() - record.since_time
+    too_soon = age < timedelta(days=days)
+    if too_soon and not force:
+        return _outcome(
+            plan,
+            "decommission",
+            "refused",
+            f"cut over {age.days} day(s) ago ({record.since}); the quiet period is {days} days "
+            "without a fail-back. Wait, or use --force (recorded).",
+            phase,
+        )
+    legacy_flow = svc.legacy.find_flow(plan.legacy.name, plan.legacy.project)
+    svc.legacy.archive_flow(legacy_flow.id)
+    dep = svc.deployments.deployment(plan.deployment)
+    svc.deployments.update_deployment(dep.id, tags=phase_tags(dep.tags, "decommissioned"))
+    details = {
+        "legacy_flow_id": legacy_flow.id,
+        "cut_over_since": record.since,
+        "quiet_period_days": days,
+    }
+    updated = transition(
+        svc,
+        plan.project,
+        plan.flow,
+        "decommissioned",
+        actor=actor,
+        reason=reason or f"{age.days} days in cutover without a fail-back",
+        action="decommission",
+        plan=plan,
+        details=details,
+        force=too_soon,
+    )
+    announce(svc, updated, "decommission")
+    return _outcome(
+        plan,
+        "decommission",
+        "done",
+        f"legacy {plan.legacy.name} archived in Prefect 1",
+        "decommissioned",
+        **details,
+    )
+
+
+# --- set-phase / init --------------------------------------------------------------------------
+def set_phase(
+    project: str,
+    flow: str,
+    phase: Phase,
+    actor: str | None = None,
+    reason: str = "",
+    force: bool = False,
+    services: Services | None = None,
+) -> list[Outcome]:
+    """Record a phase by hand (e.g. ``legacy -> shadow`` when the dual run starts).
+
+    Changes nothing but the record: ``cutover`` and ``decommissioned`` have their own operations
+    (which switch deployments and schedules) and are refused here unless ``force``.
+    """
+    phase = check_phase(phase, "--phase")
+    who = actor or default_actor()
+
+    def one(svc: Services, plan: FlowPlan) -> Outcome:
+        record, current = _current(svc, plan)
+        if record is not None and current == phase:
+            return _outcome(plan, "set-phase", "skipped", f"already {phase}", phase)
+        if phase in ("cutover", "decommissioned") and not force:
+            return _outcome(
+                plan,
+                "set-phase",
+                "refused",
+                f"use `flowctl {'cutover' if phase == 'cutover' else 'decommission'}`: it also "
+                "switches the deployments (or --force to only record the phase)",
+                current,
+            )
+        try:
+            transition(
+                svc,
+                plan.project,
+                plan.flow,
+                phase,
+                actor=who,
+                reason=reason or "set by hand",
+                action="set-phase",
+                plan=plan,
+                force=force,
+            )
+        except MigrationError as exc:
+            return _outcome(plan, "set-phase", "refused", str(exc), current)
+        return _outcome(plan, "set-phase", "done", f"{current} -> {phase}", phase)
+
+    return _each(services, project, flow, "set-phase", one)
+
+
+def init_phases(
+    project: str | None = None,
+    actor: str | None = None,
+    services: Services | None = None,
+) -> list[Outcome]:
+    """Create the phase record of every flow that has none, with the manifest's declared phase."""
+    who = actor or default_actor()
+    svc = services or default_services()
+    outcomes: list[Outcome] = []
+    for proj in [project] if project else svc.manifests.projects:
+
+        def one(s: Services, plan: FlowPlan) -> Outcome:
+            if s.store.read(plan.project, plan.flow) is not None:
+                return _outcome(plan, "init", "skipped", "has a phase record", None)
+            transition(
+                s,
+                plan.project,
+                plan.flow,
+                plan.phase,
+                actor=who,
+                reason=f"initialised from {plan.path.name if plan.path else 'the manifest'}",
+                action="init",
+                plan=plan,
+            )
+            return _outcome(plan, "init", "done", f"phase {plan.phase}", plan.phase)
+
+        outcomes += _each(svc, proj, None, "init", one)
+    if services is None:
+        svc.close()
+    return outcomes

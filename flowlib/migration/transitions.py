@@ -1,0 +1,94 @@
+"""Changes of a flow's migration phase: the one way the phase record is written.
+
+:func:`transition` records a change (the Variable first, the truth; then the lake history),
+:func:`announce` notifies it. Both the operator commands (``flowctl cutover|rollback|...``) and
+the fail-back in the flow-run pod go through here, so every change of phase is checked against
+the allowed transitions and recorded the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from flowlib.migration.manifest import FlowPlan
+from flowlib.migration.model import Phase, PhaseEvent, PhaseRecord, check_transition, iso
+from flowlib.migration.notify import migration_message
+from flowlib.migration.services import Services, describe
+from flowlib.migration.store import with_event
+
+log = logging.getLogger("flowlib.migration")
+
+_KEEP = object()
+
+
+def phase_tags(tags: Sequence[str], phase: Phase) -> list[str]:
+    """The deployment's tags with its ``phase:<phase>`` tag replaced."""
+    return [t for t in tags if not t.startswith("phase:")] + [f"phase:{phase}"]
+
+
+def transition(
+    services: Services,
+    project: str,
+    flow: str,
+    phase: Phase,
+    *,
+    actor: str,
+    reason: str,
+    action: str,
+    plan: FlowPlan | None = None,
+    run_id: str | None = None,
+    details: dict[str, Any] | None = None,
+    force: bool = False,
+    schedule_moved: Any = _KEEP,
+) -> PhaseRecord:
+    """Record a change of phase: the Variable first (the truth), then the lake history.
+
+    Raises:
+        MigrationError: The transition is not one the tools make, and ``force`` is not set.
+    """
+    record = services.store.read(project, flow)
+    previous = record.phase if record else None
+    check_transition(previous, phase, force, f"{project}/{flow}")
+    event = PhaseEvent(
+        at=iso(services.now()) or "",
+        phase=phase,
+        previous=previous,
+        actor=actor,
+        reason=reason,
+        action=action,
+        run_id=run_id,
+        details={**(details or {}), **({"forced": True} if force else {})},
+    )
+    base = record or PhaseRecord(
+        project=project, flow=flow, phase=phase, since=event.at, actor=actor
+    )
+    updated = with_event(base, event)
+    if plan is not None:
+        updated = replace(updated, plan=plan.snapshot(), flow_name=plan.flow_name)
+    if schedule_moved is not _KEEP:
+        updated = replace(updated, schedule_moved=schedule_moved)
+    services.store.write(updated)
+    if services.history is not None:
+        try:
+            services.history.append(project, flow, event)
+        except Exception as exc:
+            log.warning("%s/%s: history not written to the lake: %s", project, flow, describe(exc))
+    return updated
+
+
+def announce(services: Services, record: PhaseRecord, action: str) -> list[str]:
+    """Notify a migration event; returns the notifier's errors."""
+    event = record.last_event
+    subject, body = migration_message(
+        action=action,
+        key=record.key,
+        previous=event.previous if event else None,
+        phase=record.phase,
+        actor=record.actor,
+        reason=record.reason,
+        details=event.details if event else None,
+    )
+    return services.notifier.send(subject, body)
