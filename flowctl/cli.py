@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flowctl import deploy, diff, migrate, operate, status, validate
+from flowctl import deploy, diff, migrate, operate, scaffold, status, validate
 
 app = typer.Typer(
     name="flowctl",
@@ -35,6 +35,7 @@ app.command("health")(migrate.health_command)
 app.command("metrics")(migrate.metrics_command)
 app.command("alerts")(migrate.alerts_command)
 app.add_typer(migrate.migration_app)
+app.add_typer(scaffold.new_app)
 
 
 def main() -> None:

@@ -108,12 +108,16 @@ def edit_file(path: Path, edits: Mapping[str, Edit], keys: Iterable[str]) -> lis
         return problems
     for name, edit in edits.items():
         list(edit(by_name[name]))
-    text = dump_round_trip(doc)
-    yaml.safe_load(text)  # what Prefect will read must still parse
+    _write(path, dump_round_trip(doc))
+    return []
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace the file atomically with ``text``, once it parses the way Prefect reads it."""
+    yaml.safe_load(text)
     tmp = path.with_name(f".{path.name}.edit-tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
-    return []
 
 
 def set_parameter(name: str, value: Any) -> Edit:
@@ -174,3 +178,22 @@ def set_schedule(path: Path, updates: Mapping[str, Mapping[str, Any]]) -> None:
         raise YamlEditError(f"{path} {exc}") from exc
     if problems:
         raise YamlEditError("; ".join(f"{where}: {what}" for where, what in problems))
+
+
+def append_entry(path: Path, key: str, make: Callable[[Any], Any]) -> None:
+    """Append ``make(document)`` to the top-level list ``key`` (``deployments``, ``flows``).
+
+    ``make`` sees the round-trip document, so the new entry can share its anchored nodes (they
+    are written as aliases). The file is replaced atomically, after its new text parsed back.
+
+    Raises:
+        YamlEditError: The file has no such list.
+    """
+    doc = load_round_trip(path)
+    entries: Any = doc.get(key)  # a ruamel CommentedSeq (a list, with comment methods)
+    if not isinstance(doc.get(key), list):
+        raise YamlEditError(f"{display_path(path)}: no top-level `{key}:` list to add to.")
+    entries.append(make(doc))
+    if len(entries) > 1:  # a blank line between entries, as the files are written
+        entries.yaml_set_comment_before_after_key(len(entries) - 1, before="\n", indent=2)
+    _write(path, dump_round_trip(doc))

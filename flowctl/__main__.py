@@ -1,0 +1,5 @@
+"""``python -m flowctl``: the same as the ``flowctl`` script."""
+
+from flowctl.cli import main
+
+main()
