@@ -40,12 +40,13 @@ _NAME = re.compile(r"[a-z][a-z0-9_]*")
 FLOW_TEMPLATE = Template('''"""$title from the ``$source`` API (page-number pagination).
 
 Legacy: ``$legacy_name`` (Prefect 1), slot ``$cron`` $timezone.
-Output: Parquet at ``$project/$source/$entity/<as_of>/${entity}_<slot>.parquet``.
+Output: Parquet at ``$project/$source/$entity/<as_of>/${entity}_<as_of + slot>.parquet``, one
+partition per day named from its legacy slot.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pyarrow as pa
 from prefect import flow
@@ -53,16 +54,22 @@ from prefect import flow
 from flowlib.arrow import records_to_table
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record
-from flowlib.lake import Dataset, dataset_path
+from flowlib.lake import Dataset
 from flowlib.runtime import run_cli, run_logger, scheduled_start
 from flowlib.settings import TargetEnv, resolve_target_env
 from flowlib.windows import local_date
 from flows.$project.sources import $source_const
 from tasks.extract import fetch_records
-from tasks.lake import write_table
+from tasks.lake import write_partition
 
 # --- contract -------------------------------------------------------------------------------
-DATASET = Dataset(project="$project", source="$source", entity="$entity", fmt="parquet")
+DATASET = Dataset(  # the partition of day D is the legacy run's at D + slot_offset
+    project="$project",
+    source="$source",
+    entity="$entity",
+    slot_offset=timedelta(hours=$slot_hours, minutes=$slot_minutes),
+    slot_timezone="$timezone",
+)
 ENDPOINT = "$endpoint"
 PAGINATOR = PageNumber(page_size=500)
 # The columns the legacy flow wrote, in its order (docs/sources.md has the API's fields).
@@ -92,9 +99,9 @@ def $flow(
 ) -> dict[str, object]:
     """Load $entity as of a date (default: the scheduled start's UTC date)."""
     env = resolve_target_env(target_env)
-    slot = scheduled_start()
-    day = as_of or local_date(slot)
-    run_logger().info("$entity as of %s into %s (sample=%s)", day, env, sample)
+    day = as_of or local_date(scheduled_start(), DATASET.slot_timezone)
+    partition = DATASET.daily(day, sample=sample)
+    run_logger().info("$entity %s into %s", partition.describe(), env)
     records = fetch_records(
         $source_const,
         ENDPOINT,
@@ -102,8 +109,8 @@ def $flow(
         PAGINATOR,
         max_pages=1 if sample else None,
     )
-    written = write_table(env, dataset_path(DATASET, day, slot), to_table(records), DATASET.fmt)
-    return {"target_env": env, "files": [written.path], "rows": written.rows}
+    written = write_partition(env, partition, to_table(records))
+    return {"target_env": env, "files": [f.path for f in written.files], "rows": written.rows}
 
 
 if __name__ == "__main__":
@@ -158,7 +165,10 @@ class NewFlow:
         """The template values."""
         title = self.flow.replace("_", " ").capitalize()
         plain = {k: v for k, v in vars(self).items() if isinstance(v, str)}
-        return {**plain, "flow_name": self.flow_name, "title": title}
+        minute, hour = [*self.cron.split(), "0", "0"][:2]
+        hours, minutes = (h if h.isdigit() else "0" for h in (hour, minute))
+        slot = {"slot_hours": hours, "slot_minutes": minutes}
+        return {**plain, **slot, "flow_name": self.flow_name, "title": title}
 
     @property
     def files(self) -> dict[str, Path]:

@@ -24,6 +24,14 @@ def scheduled_start() -> datetime:
     return utc_datetime(flow_run.scheduled_start_time)
 
 
+def flow_run_id() -> str | None:
+    """The current flow run's id (recorded in partition manifests); ``None`` outside a run."""
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.id
+    return str(run_id) if run_id else None
+
+
 def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """Prefect's run logger inside a run, a plain logger outside (unit tests, ``.fn()`` calls)."""
     from prefect import get_run_logger

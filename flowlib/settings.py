@@ -26,6 +26,14 @@ class SettingsError(ValueError):
     """A setting is missing or wrong; the message names it and the variable to set."""
 
 
+class _RunSettings(BaseSettings):
+    """Run-wide switches, read with the prefix ``FLOWLIB_``."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, env_prefix="FLOWLIB_")
+
+    allow_prod_samples: bool = False
+
+
 class _LakeEnvSettings(BaseSettings):
     """The variables of one lake, read with the prefix ``LAKE_DEV_`` or ``LAKE_PROD_``."""
 
@@ -48,6 +56,7 @@ class LakeTarget:
     root: str
     storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
     credential_source: str = "none"
+    allow_samples: bool = False  # FLOWLIB_ALLOW_PROD_SAMPLES: sample runs may write this lake
 
     @property
     def protocol(self) -> str:
@@ -133,8 +142,9 @@ def resolve_lake(target_env: str | None = None) -> LakeTarget:
     except ValidationError as exc:  # pragma: no cover - all fields are optional strings
         raise SettingsError(f"lake settings {prefix}*: {exc}") from exc
     root = _normalize_root(raw.root or default_lake_root(env), f"{prefix}ROOT")
+    samples = env == "dev" or _RunSettings().allow_prod_samples
     if urlparse(root).scheme == "file":
-        return LakeTarget(env=env, root=root, credential_source="local")
+        return LakeTarget(env=env, root=root, credential_source="local", allow_samples=samples)
     options: dict[str, Any] = {"account_name": account_name(root)}
     if raw.connection_string is not None:
         options["connection_string"] = raw.connection_string.get_secret_value()
@@ -150,7 +160,13 @@ def resolve_lake(target_env: str | None = None) -> LakeTarget:
     else:
         options["anon"] = False  # adlfs falls back to DefaultAzureCredential
         source = "DefaultAzureCredential"
-    return LakeTarget(env=env, root=root, storage_options=options, credential_source=source)
+    return LakeTarget(
+        env=env,
+        root=root,
+        storage_options=options,
+        credential_source=source,
+        allow_samples=samples,
+    )
 
 
 class SourceSettings(BaseSettings):

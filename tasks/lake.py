@@ -1,4 +1,8 @@
-"""Lake tasks: thin Prefect wrappers over :mod:`flowlib.lake` (atomic writes, watermarks)."""
+"""Lake tasks: thin Prefect wrappers over :mod:`flowlib.lake` (partitions, watermarks).
+
+Every data write is a partition write: :func:`write_partition` for a one-file partition, or the
+flow's own staging tasks (one per shard) and :func:`commit_partition` for a mapped one.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ import pyarrow as pa
 from prefect import task
 
 from flowlib.compat import NO_CACHE
-from flowlib.lake import STATE_DIR, FileFormat, Lake, WrittenFile
-from flowlib.runtime import run_logger
+from flowlib.lake import STATE_DIR, Lake, Partition, PartitionManifest, WrittenFile
+from flowlib.runtime import flow_run_id, run_logger
 from flowlib.settings import resolve_lake
 from flowlib.windows import iso_z, parse_iso
 
@@ -25,12 +29,28 @@ def watermark_path(project: str, flow_name: str) -> str:
 
 
 @task(retries=3, retry_delay_seconds=[2, 10, 30], timeout_seconds=1800, **NO_CACHE)
-def write_table(target_env: str, rel_path: str, table: pa.Table, fmt: FileFormat) -> WrittenFile:
-    """Write a table to the target lake atomically and log where it landed."""
+def write_partition(target_env: str, partition: Partition, table: pa.Table) -> PartitionManifest:
+    """Replace a one-file partition with ``table``, as a unit, and log where it landed."""
     lake = open_lake(target_env)
-    written = lake.write_table(rel_path, table, fmt)
-    run_logger().info("wrote %s rows to %s", written.rows, lake.url(rel_path))
-    return written
+    staged = lake.stage_table(partition, partition.file(), table, partition.dataset.fmt)
+    manifest = lake.commit_partition(partition, [staged], run_id=flow_run_id())
+    run_logger().info(
+        "wrote %s rows to %s (%s)", staged.rows, lake.url(staged.path), partition.describe()
+    )
+    return manifest
+
+
+@task(retries=3, retry_delay_seconds=[2, 10, 30], timeout_seconds=900, **NO_CACHE)
+def commit_partition(
+    target_env: str, partition: Partition, files: list[WrittenFile]
+) -> PartitionManifest:
+    """Publish a partition's staged files as one unit (after every shard staged its file)."""
+    lake = open_lake(target_env)
+    manifest = lake.commit_partition(partition, files, run_id=flow_run_id())
+    run_logger().info(
+        "committed %s: %d file(s), %d rows", partition.describe(), len(files), manifest.rows
+    )
+    return manifest
 
 
 @task(retries=2, retry_delay_seconds=5, timeout_seconds=120, **NO_CACHE)

@@ -217,8 +217,11 @@ def partition_date(rel_path: str) -> date | None:
 
 
 def is_ignored(rel_path: str) -> bool:
-    """Whether a path is lake bookkeeping: hidden files or folders, anything under ``_state/``."""
-    return any(part.startswith(".") or part == STATE_DIR for part in rel_path.split("/"))
+    """Whether a path is lake bookkeeping: a file or folder starting with ``.`` or ``_``.
+
+    That is ``_state/``, partition manifests, staged files and ``_samples/`` (flowlib.lake).
+    """
+    return any(part.startswith((".", "_")) for part in rel_path.split("/"))
 
 
 @dataclass(frozen=True)

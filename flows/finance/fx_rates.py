@@ -1,14 +1,16 @@
 """Daily FX rates (``Link``-header pagination, API key), written as CSV like the legacy flow.
 
 Legacy: ``legacy/finance/fx_rates.py`` (Prefect 1, ``CronClock("0 6 * * 1-5")`` Europe/Zurich).
-Output: CSV at ``finance/ledger/fx_rates/<day>/fx_rates_<extraction time>.csv``; the file name
-keeps the legacy's wall-clock timestamp, so a re-run writes a second file (validation compares
-the latest). Changed on purpose: a new column ``inverse_rate``.
+Output: CSV at ``finance/ledger/fx_rates/<day>/fx_rates_<day 06:00 Zurich in UTC>.csv``. Changed
+on purpose: a new column ``inverse_rate``; and the file name carries the partition's slot (06:00
+Europe/Zurich of the day), not the extraction's wall-clock time as the legacy flow's did, so a
+retry or re-run replaces the day's file instead of adding one (validation ignores the time in
+names, so legacy and new files still pair by day).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,19 +19,26 @@ from prefect import flow
 from flowlib.arrow import records_to_table
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import LinkHeader, Record
-from flowlib.lake import Dataset, dataset_path
+from flowlib.lake import Dataset
 from flowlib.runtime import run_cli, run_logger, scheduled_start
 from flowlib.settings import TargetEnv, resolve_target_env
 from flowlib.windows import local_date
 from flows.finance.sources import LEDGER
 from tasks.extract import fetch_records
-from tasks.lake import write_table
+from tasks.lake import write_partition
 
 # --- contract -------------------------------------------------------------------------------
-DATASET = Dataset(project="finance", source="ledger", entity="fx_rates", fmt="csv")
+TIMEZONE = "Europe/Zurich"
+DATASET = Dataset(
+    project="finance",
+    source="ledger",
+    entity="fx_rates",
+    fmt="csv",
+    slot_offset=timedelta(hours=6),
+    slot_timezone=TIMEZONE,
+)
 ENDPOINT = "/ledger/v1/fx-rates"
 PAGINATOR = LinkHeader(per_page=50)
-TIMEZONE = "Europe/Zurich"
 SCHEMA = pa.schema(
     [("date", pa.string()), ("base", pa.string()), ("quote", pa.string()), ("rate", pa.float64())]
 )
@@ -58,15 +67,13 @@ def fx_rates(
     """Load one day's rates (default: the scheduled start's date in Europe/Zurich)."""
     env = resolve_target_env(target_env)
     day = day or local_date(scheduled_start(), TIMEZONE)
-    run_logger().info("fx rates of %s into %s (sample=%s)", day, env, sample)
+    partition = DATASET.daily(day, sample=sample)
+    run_logger().info("fx rates %s into %s", partition.describe(), env)
     records = fetch_records(
         LEDGER, ENDPOINT, {"date": day.isoformat()}, PAGINATOR, max_pages=1 if sample else None
     )
-    extracted_at = datetime.now(UTC)  # the legacy file name carries the extraction time
-    written = write_table(
-        env, dataset_path(DATASET, day, extracted_at), to_table(records), DATASET.fmt
-    )
-    return {"target_env": env, "files": [written.path], "rows": written.rows}
+    written = write_partition(env, partition, to_table(records))
+    return {"target_env": env, "files": [f.path for f in written.files], "rows": written.rows}
 
 
 if __name__ == "__main__":

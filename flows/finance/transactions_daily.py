@@ -2,7 +2,9 @@
 
 Legacy: ``legacy/finance/transactions_daily.py`` (Prefect 1, ``CronClock("0 3 * * *")``,
 ``task.map`` over shards). Output: one Parquet file per shard at
-``finance/ledger/transactions/<day>/transactions-part-NN_<slot>.parquet``.
+``finance/ledger/transactions/<day>/transactions-part-NN_<day+1>T030000.parquet``, committed as
+one partition: every shard stages its file, then the partition is published as a whole (another
+shard count replaces all the day's parts; readers never see 3 of 8).
 
 Granularity: one mapped task per shard (8 by default), each streaming its pages straight into
 its Parquet file one page at a time, so Prefect's per-task overhead (about 150 ms on 2.20) stays
@@ -12,7 +14,7 @@ a small share of the run and memory stays bounded whatever the day's volume.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -22,15 +24,17 @@ from flowlib.arrow import records_to_batch
 from flowlib.compat import NO_CACHE
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record, SourceClient
-from flowlib.lake import Dataset, WrittenFile, dataset_path
+from flowlib.lake import Dataset, Partition, WrittenFile
 from flowlib.runtime import run_cli, run_logger, scheduled_start
 from flowlib.settings import TargetEnv, resolve_target_env
 from flowlib.windows import previous_day
 from flows.finance.sources import LEDGER
-from tasks.lake import open_lake
+from tasks.lake import commit_partition, open_lake
 
 # --- contract -------------------------------------------------------------------------------
-DATASET = Dataset(project="finance", source="ledger", entity="transactions", fmt="parquet")
+DATASET = Dataset(  # the day before the legacy 03:00 UTC run
+    project="finance", source="ledger", entity="transactions", slot_offset=timedelta(hours=27)
+)
 ENDPOINT = "/ledger/v1/transactions"
 PAGINATOR = PageNumber(page_size=50_000)
 DEFAULT_SHARDS = 8
@@ -64,29 +68,25 @@ def shard_params(day: date, shard: int, shards: int) -> dict[str, object]:
 
 # --- tasks ----------------------------------------------------------------------------------
 @task(retries=3, retry_delay_seconds=[10, 60, 300], timeout_seconds=3600, **NO_CACHE)
-def load_shard(
-    target_env: str, day: date, stamp_iso: str, shard: int, shards: int, sample: bool = False
-) -> WrittenFile:
-    """Stream one shard's pages into one Parquet file in the lake (atomic: all or nothing)."""
-    from datetime import datetime
-
+def load_shard(target_env: str, partition: Partition, shard: int, shards: int) -> WrittenFile:
+    """Stream one shard's pages into its staged Parquet file (published by the commit)."""
     log = run_logger()
     lake = open_lake(target_env)
-    rel_path = dataset_path(DATASET, day, datetime.fromisoformat(stamp_iso), part=shard)
+    rel_path = partition.file(part=shard)
     with SourceClient.from_settings(LEDGER, logger=log) as client:
 
         def batches() -> Iterator[pa.RecordBatch]:
             pages = client.pages(
                 ENDPOINT,
-                shard_params(day, shard, shards),
+                shard_params(partition.folder, shard, shards),
                 PAGINATOR,
-                max_pages=1 if sample else None,
+                max_pages=1 if partition.sample else None,
             )
             for page in pages:
                 yield to_batch(page.records)
 
-        written = lake.write_batches(rel_path, SCHEMA, batches())
-    log.info("shard %d/%d: %d rows to %s", shard, shards, written.rows, lake.url(rel_path))
+        written = lake.stage_batches(partition, rel_path, SCHEMA, batches())
+    log.info("shard %d/%d: %d rows staged for %s", shard, shards, written.rows, rel_path)
     return written
 
 
@@ -106,33 +106,37 @@ def transactions_daily(
 ) -> dict[str, object]:
     """Load one day's transactions (default: the day before the scheduled start, UTC)."""
     env = resolve_target_env(target_env)
-    slot = scheduled_start()
-    day = day or previous_day(slot)
+    day = day or previous_day(scheduled_start())
     if shards < 1:
         raise ValueError(f"shards must be at least 1, got {shards}")
+    partition = DATASET.daily(day, sample=sample)
     selected = [0] if sample else list(range(shards))
-    run_logger().info("transactions of %s, shards %s of %d, into %s", day, selected, shards, env)
-    static = {"target_env": env, "day": day, "stamp_iso": slot.isoformat(), "shards": shards}
+    run_logger().info(
+        "transactions %s, shards %s of %d, into %s", partition.describe(), selected, shards, env
+    )
+    static = {"target_env": env, "partition": partition, "shards": shards}
     # every argument but the shard is the same for all shards (2.20 types unmapped loosely)
     same: dict[str, Any] = {
         k: unmapped(v)  # type: ignore[call-arg,misc,unused-ignore]
-        for k, v in {**static, "sample": sample}.items()
+        for k, v in static.items()
     }
     futures = load_shard.map(shard=selected, **same)
     outcomes = [f.result(raise_on_failure=False) for f in futures]
     failed = {s: o for s, o in zip(selected, outcomes, strict=True) if isinstance(o, BaseException)}
     written = [o for o in outcomes if isinstance(o, WrittenFile)]
     if failed:
-        done = ", ".join(w.path for w in written) or "none"
+        done = ", ".join(str(s) for s in selected if s not in failed) or "none"
         errors = "; ".join(f"shard {s}: {e}" for s, e in failed.items())
         raise ShardsFailedError(
-            f"{len(failed)} of {len(selected)} shards failed for {day} ({errors}). "
-            f"Written: {done}. Re-run with day={day} to load them; written shards are rewritten."
+            f"{len(failed)} of {len(selected)} shards failed for {day} ({errors}). Staged, not "
+            f"published: shards {done}. Nothing of the partition changed: its previous version "
+            f"(if any) is still the one readers see. Re-run with day={day}."
         )
+    manifest = commit_partition(env, partition, written)
     return {
         "target_env": env,
-        "files": [w.path for w in written],
-        "rows": sum(w.rows for w in written),
+        "files": [f.path for f in manifest.files],
+        "rows": manifest.rows,
     }
 
 

@@ -1,14 +1,17 @@
 """Hourly incremental load of shop orders (cursor pagination, watermark in the target lake).
 
 Legacy: ``legacy/sales/orders_incremental.py`` (Prefect 1, ``IntervalClock(1 hour)`` at :05).
-Output: Parquet at ``sales/shop/orders/<window start date>/orders_<slot>.parquet``; then the
-watermark ``_state/sales/orders_incremental.json`` moves to the window's end, only after the file
-is written. Dev and prod each keep their own watermark in their own lake.
+Output: Parquet at ``sales/shop/orders/<window start date>/orders_<window end + 5 min>.parquet``
+(the legacy slot of the window: a window ending at 14:00 is the 14:05 run's); one partition per
+window. A scheduled run loads from the watermark up to its slot, then moves the watermark to the
+window's end, only after the partition is committed; a run with an explicit window (a backfill)
+never moves it. One run at a time per lake (a Prefect global concurrency limit): a Late run and
+the next one never load the same rows twice. Dev and prod each keep their own watermark.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 from prefect import flow
@@ -16,17 +19,20 @@ from prefect import flow
 from flowlib.arrow import records_to_table
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import Cursor, Record
-from flowlib.lake import Dataset, dataset_path
+from flowlib.lake import Dataset
+from flowlib.limits import one_run_at_a_time
 from flowlib.runtime import run_cli, run_logger, scheduled_start
 from flowlib.settings import TargetEnv, resolve_target_env
 from flowlib.windows import incremental_window, iso_z
 from flows.sales.sources import SHOP
 from tasks.extract import fetch_records
-from tasks.lake import commit_watermark, read_watermark, write_table
+from tasks.lake import commit_watermark, read_watermark, write_partition
 
 # --- contract -------------------------------------------------------------------------------
-DATASET = Dataset(project="sales", source="shop", entity="orders", fmt="parquet")
+DATASET = Dataset(project="sales", source="shop", entity="orders", slot_offset=timedelta(minutes=5))
+FLOW_NAME = "sales-orders-incremental"
 FLOW_KEY = "orders_incremental"
+LOCK_TIMEOUT_SECONDS = 3600  # a run waits this long for the previous one (then fails, loading none)
 ENDPOINT = "/shop/v1/orders"
 PAGINATOR = Cursor(limit=1000)
 SCHEMA = pa.schema(
@@ -55,7 +61,7 @@ def window_params(start: datetime, end: datetime) -> dict[str, str]:
 
 # --- flow -----------------------------------------------------------------------------------
 @flow(
-    name="sales-orders-incremental",
+    name=FLOW_NAME,
     retries=1,
     retry_delay_seconds=120,
     on_failure=FAILURE_HOOKS,
@@ -70,25 +76,30 @@ def orders_incremental(
     """Load orders updated since the watermark, up to the scheduled hour (or a given window)."""
     env = resolve_target_env(target_env)
     log = run_logger()
-    slot = scheduled_start()
-    watermark = None if window_start else read_watermark(env, DATASET.project, FLOW_KEY)
-    window = incremental_window(slot, watermark, start=window_start, end=window_end)
-    if window.is_empty:
-        log.info("watermark %s is at or past %s: nothing to load", watermark, window.end)
-        return {"target_env": env, "files": [], "rows": 0}
-    log.info("orders (%s, %s] into %s (sample=%s)", window.start, window.end, env, sample)
-    records = fetch_records(
-        SHOP,
-        ENDPOINT,
-        window_params(window.start, window.end),
-        PAGINATOR,
-        max_pages=1 if sample else None,
-    )
-    rel_path = dataset_path(DATASET, window.start.date(), slot)
-    written = write_table(env, rel_path, to_table(records), DATASET.fmt)
-    if not sample:
-        commit_watermark(env, DATASET.project, FLOW_KEY, window.end)
-    return {"target_env": env, "files": [written.path], "rows": written.rows}
+    backfill = window_start is not None or window_end is not None
+    with one_run_at_a_time(FLOW_NAME, env, LOCK_TIMEOUT_SECONDS):
+        watermark = None if window_start else read_watermark(env, DATASET.project, FLOW_KEY)
+        window = incremental_window(
+            scheduled_start(), watermark, start=window_start, end=window_end
+        )
+        if window.is_empty:
+            log.info("watermark %s is at or past %s: nothing to load", watermark, window.end)
+            return {"target_env": env, "files": [], "rows": 0}
+        partition = DATASET.window(window.start, window.end, sample=sample)
+        log.info("orders (%s, %s] as %s into %s", window.start, window.end, partition.stamp, env)
+        records = fetch_records(
+            SHOP,
+            ENDPOINT,
+            window_params(window.start, window.end),
+            PAGINATOR,
+            max_pages=1 if sample else None,
+        )
+        written = write_partition(env, partition, to_table(records))
+        if backfill or sample:
+            log.info("explicit window or sample: the watermark stays where it is")
+        else:
+            commit_watermark(env, DATASET.project, FLOW_KEY, window.end)
+    return {"target_env": env, "files": [f.path for f in written.files], "rows": written.rows}
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Daily full snapshot of the shop's product catalogue (page-number pagination, bearer token).
 
 Legacy: ``legacy/sales/products_snapshot.py`` (Prefect 1, ``CronClock("0 2 * * *")``).
-Output: Parquet at ``sales/shop/products/<as_of>/products_<slot>.parquet``.
+Output: Parquet at ``sales/shop/products/<as_of>/products_<as_of>T020000.parquet``: one partition
+per day, named from its legacy slot (02:00 UTC), so every run of a day replaces the same file.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pyarrow as pa
 from prefect import flow
@@ -14,16 +15,16 @@ from prefect import flow
 from flowlib.arrow import records_to_table
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record
-from flowlib.lake import Dataset, dataset_path
+from flowlib.lake import Dataset
 from flowlib.runtime import run_cli, run_logger, scheduled_start
 from flowlib.settings import TargetEnv, resolve_target_env
 from flowlib.windows import local_date
 from flows.sales.sources import SHOP
 from tasks.extract import fetch_records
-from tasks.lake import write_table
+from tasks.lake import write_partition
 
 # --- contract -------------------------------------------------------------------------------
-DATASET = Dataset(project="sales", source="shop", entity="products", fmt="parquet")
+DATASET = Dataset(project="sales", source="shop", entity="products", slot_offset=timedelta(hours=2))
 ENDPOINT = "/shop/v1/products"
 PAGINATOR = PageNumber(page_size=500)
 SCHEMA = pa.schema(
@@ -58,14 +59,14 @@ def products_snapshot(
 ) -> dict[str, object]:
     """Load the catalogue as of a date (default: the scheduled start's UTC date)."""
     env = resolve_target_env(target_env)
-    slot = scheduled_start()
-    day = as_of or local_date(slot)
-    run_logger().info("products snapshot as of %s into %s (sample=%s)", day, env, sample)
+    day = as_of or local_date(scheduled_start())
+    partition = DATASET.daily(day, sample=sample)
+    run_logger().info("products snapshot %s into %s", partition.describe(), env)
     records = fetch_records(
         SHOP, ENDPOINT, {"as_of": day.isoformat()}, PAGINATOR, max_pages=1 if sample else None
     )
-    written = write_table(env, dataset_path(DATASET, day, slot), to_table(records), DATASET.fmt)
-    return {"target_env": env, "files": [written.path], "rows": written.rows}
+    written = write_partition(env, partition, to_table(records))
+    return {"target_env": env, "files": [f.path for f in written.files], "rows": written.rows}
 
 
 if __name__ == "__main__":

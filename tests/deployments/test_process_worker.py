@@ -89,7 +89,8 @@ def test_products_snapshot_runs_on_a_process_worker_and_lands_in_the_lake(
     assert finished.parameters == {"target_env": "dev", "sample": True}
 
     dev_lake = Path(urlparse(lake_env["dev"]).path)
-    files = sorted(dev_lake.glob("sales/shop/products/*/*/*/products_*.parquet"))
+    files = sorted(dev_lake.glob("_samples/sales/shop/products/*/*/*/products_*.parquet"))
     assert len(files) == 1, output[-3000:]
     assert pq.read_metadata(files[0]).num_rows == 500  # one page of the sample API
+    assert not list(dev_lake.glob("sales/**/*.parquet"))  # a sample never lands in a partition
     assert not list(Path(urlparse(lake_env["prod"]).path).rglob("*.parquet"))

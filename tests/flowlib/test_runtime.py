@@ -28,13 +28,19 @@ def test_scheduled_start_outside_a_run_is_now_in_utc():
 def test_the_slot_comes_from_the_scheduled_start_not_the_clock(
     prefect_api, sources_env, lake_env, monkeypatch
 ):
-    monkeypatch.setattr(products, "scheduled_start", lambda: datetime(2026, 3, 1, 2, tzinfo=UTC))
+    # the staggered runs (02:20, 03:43) load the partitions of their slot and name them from
+    # the partition's legacy slot (02:00, 03:00), whatever time they run
+    monkeypatch.setattr(
+        products, "scheduled_start", lambda: datetime(2026, 3, 1, 2, 20, tzinfo=UTC)
+    )
     result = products.products_snapshot(target_env="dev", sample=True)
-    assert result["files"] == ["sales/shop/products/2026/03/01/products_20260301T020000.parquet"]
-    monkeypatch.setattr(tx, "scheduled_start", lambda: datetime(2026, 3, 1, 3, tzinfo=UTC))
+    assert result["files"] == [
+        "_samples/sales/shop/products/2026/03/01/products_20260301T020000.parquet"
+    ]
+    monkeypatch.setattr(tx, "scheduled_start", lambda: datetime(2026, 3, 1, 3, 43, tzinfo=UTC))
     result = tx.transactions_daily(target_env="dev", sample=True)
     assert result["files"] == [
-        "finance/ledger/transactions/2026/02/28/transactions-part-00_20260301T030000.parquet"
+        "_samples/finance/ledger/transactions/2026/02/28/transactions-part-00_20260301T030000.parquet"
     ]
     assert date(2026, 2, 28) == tx.previous_day(datetime(2026, 3, 1, 3, tzinfo=UTC))
 
