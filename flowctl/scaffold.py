@@ -56,7 +56,8 @@ from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record
 from flowlib.lake import Dataset
 from flowlib.runtime import run_cli, run_logger, scheduled_start
-from flowlib.settings import TargetEnv, resolve_target_env
+from flowlib.migration.ownership import writer_env
+from flowlib.settings import TargetEnv
 from flowlib.windows import local_date
 from flows.$project.sources import $source_const
 from tasks.extract import fetch_records
@@ -98,9 +99,9 @@ def $flow(
     target_env: TargetEnv | None = None, as_of: date | None = None, sample: bool = False
 ) -> dict[str, object]:
     """Load $entity as of a date (default: the scheduled start's UTC date)."""
-    env = resolve_target_env(target_env)
     day = as_of or local_date(scheduled_start(), DATASET.slot_timezone)
     partition = DATASET.daily(day, sample=sample)
+    env = writer_env(target_env, partition.slot)
     run_logger().info("$entity %s into %s", partition.describe(), env)
     records = fetch_records(
         $source_const,

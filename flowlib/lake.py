@@ -95,8 +95,12 @@ class Dataset:
     def window(self, start: datetime, end: datetime, *, sample: bool = False) -> Partition:
         """The partition of one load window ``(start, end]`` (folder: the start's UTC date)."""
         folder = start.astimezone(UTC).date()
+        return Partition(self, folder, self.window_slot(end), sample)
+
+    def window_slot(self, end: datetime) -> datetime:
+        """The slot (UTC) of the window ending at ``end``: its legacy run's time."""
         local_end = end.astimezone(ZoneInfo(self.slot_timezone))
-        return Partition(self, folder, (local_end + self.slot_offset).astimezone(UTC), sample)
+        return (local_end + self.slot_offset).astimezone(UTC)
 
 
 @dataclass(frozen=True)

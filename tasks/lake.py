@@ -13,6 +13,7 @@ from prefect import task
 
 from flowlib.compat import NO_CACHE
 from flowlib.lake import STATE_DIR, Lake, Partition, PartitionManifest, WrittenFile
+from flowlib.migration.ownership import check_prod_owner
 from flowlib.runtime import flow_run_id, run_logger
 from flowlib.settings import resolve_lake
 from flowlib.windows import iso_z, parse_iso
@@ -33,6 +34,8 @@ def write_partition(target_env: str, partition: Partition, table: pa.Table) -> P
     """Replace a one-file partition with ``table``, as a unit, and log where it landed."""
     lake = open_lake(target_env)
     staged = lake.stage_table(partition, partition.file(), table, partition.dataset.fmt)
+    if lake.target.env == "prod":
+        check_prod_owner(partition.slot)
     manifest = lake.commit_partition(partition, [staged], run_id=flow_run_id())
     run_logger().info(
         "wrote %s rows to %s (%s)", staged.rows, lake.url(staged.path), partition.describe()
@@ -46,6 +49,8 @@ def commit_partition(
 ) -> PartitionManifest:
     """Publish a partition's staged files as one unit (after every shard staged its file)."""
     lake = open_lake(target_env)
+    if lake.target.env == "prod":
+        check_prod_owner(partition.slot)
     manifest = lake.commit_partition(partition, files, run_id=flow_run_id())
     run_logger().info(
         "committed %s: %d file(s), %d rows", partition.describe(), len(files), manifest.rows

@@ -163,6 +163,8 @@ class PhaseRecord:
     plan: dict[str, Any] = field(default_factory=dict)
     schedule_moved: dict[str, Any] | None = None
     events: tuple[PhaseEvent, ...] = ()
+    handover: str | None = None
+    failing_back: bool = False
 
     @property
     def key(self) -> str:
@@ -175,6 +177,21 @@ class PhaseRecord:
         moment = parse_time(self.since)
         assert moment is not None
         return moment
+
+    @property
+    def handover_time(self) -> datetime:
+        """The first slot the new flow owns in prod (records from before handovers: the start)."""
+        return parse_time(self.handover) or self.since_time
+
+    def owns_prod(self, slot: datetime) -> bool:
+        """Whether the new flow writes the prod partition of ``slot`` (the invariant's one rule).
+
+        From the handover slot on, while cut over (and not failing back) or decommissioned.
+        Every earlier slot, and every slot in any other phase, is the legacy flow's.
+        """
+        if self.phase == "decommissioned":
+            return slot >= self.handover_time
+        return self.phase == "cutover" and not self.failing_back and slot >= self.handover_time
 
     @property
     def last_event(self) -> PhaseEvent | None:
@@ -206,6 +223,8 @@ class PhaseRecord:
             plan=dict(data.get("plan") or {}),
             schedule_moved=dict(data["schedule_moved"]) if data.get("schedule_moved") else None,
             events=tuple(PhaseEvent.from_dict(e) for e in data.get("events") or []),
+            handover=str(data["handover"]) if data.get("handover") else None,
+            failing_back=bool(data.get("failing_back", False)),
         )
 
     def fitted(self, max_chars: int, keep_min: int = 1) -> PhaseRecord:

@@ -20,8 +20,9 @@ from flowlib.arrow import records_to_table
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import LinkHeader, Record
 from flowlib.lake import Dataset
+from flowlib.migration.ownership import writer_env
 from flowlib.runtime import run_cli, run_logger, scheduled_start
-from flowlib.settings import TargetEnv, resolve_target_env
+from flowlib.settings import TargetEnv
 from flowlib.windows import local_date
 from flows.finance.sources import LEDGER
 from tasks.extract import fetch_records
@@ -65,9 +66,9 @@ def fx_rates(
     target_env: TargetEnv | None = None, day: date | None = None, sample: bool = False
 ) -> dict[str, object]:
     """Load one day's rates (default: the scheduled start's date in Europe/Zurich)."""
-    env = resolve_target_env(target_env)
     day = day or local_date(scheduled_start(), TIMEZONE)
     partition = DATASET.daily(day, sample=sample)
+    env = writer_env(target_env, partition.slot)
     run_logger().info("fx rates %s into %s", partition.describe(), env)
     records = fetch_records(
         LEDGER, ENDPOINT, {"date": day.isoformat()}, PAGINATOR, max_pages=1 if sample else None

@@ -25,8 +25,9 @@ from flowlib.compat import NO_CACHE
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record, SourceClient
 from flowlib.lake import Dataset, Partition, WrittenFile
+from flowlib.migration.ownership import writer_env
 from flowlib.runtime import run_cli, run_logger, scheduled_start
-from flowlib.settings import TargetEnv, resolve_target_env
+from flowlib.settings import TargetEnv
 from flowlib.windows import previous_day
 from flows.finance.sources import LEDGER
 from tasks.lake import commit_partition, open_lake
@@ -105,11 +106,11 @@ def transactions_daily(
     sample: bool = False,
 ) -> dict[str, object]:
     """Load one day's transactions (default: the day before the scheduled start, UTC)."""
-    env = resolve_target_env(target_env)
     day = day or previous_day(scheduled_start())
     if shards < 1:
         raise ValueError(f"shards must be at least 1, got {shards}")
     partition = DATASET.daily(day, sample=sample)
+    env = writer_env(target_env, partition.slot)
     selected = [0] if sample else list(range(shards))
     run_logger().info(
         "transactions %s, shards %s of %d, into %s", partition.describe(), selected, shards, env

@@ -21,9 +21,10 @@ from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import Cursor, Record
 from flowlib.lake import Dataset
 from flowlib.limits import one_run_at_a_time
+from flowlib.migration.ownership import writer_env
 from flowlib.runtime import run_cli, run_logger, scheduled_start
-from flowlib.settings import TargetEnv, resolve_target_env
-from flowlib.windows import incremental_window, iso_z
+from flowlib.settings import TargetEnv
+from flowlib.windows import floor_hour, incremental_window, iso_z
 from flows.sales.sources import SHOP
 from tasks.extract import fetch_records
 from tasks.lake import commit_watermark, read_watermark, write_partition
@@ -74,14 +75,14 @@ def orders_incremental(
     sample: bool = False,
 ) -> dict[str, object]:
     """Load orders updated since the watermark, up to the scheduled hour (or a given window)."""
-    env = resolve_target_env(target_env)
     log = run_logger()
+    slot = scheduled_start()
     backfill = window_start is not None or window_end is not None
+    # the partition's slot is known before the watermark: its window ends at the slot's hour
+    env = writer_env(target_env, DATASET.window_slot(window_end or floor_hour(slot)))
     with one_run_at_a_time(FLOW_NAME, env, LOCK_TIMEOUT_SECONDS):
         watermark = None if window_start else read_watermark(env, DATASET.project, FLOW_KEY)
-        window = incremental_window(
-            scheduled_start(), watermark, start=window_start, end=window_end
-        )
+        window = incremental_window(slot, watermark, start=window_start, end=window_end)
         if window.is_empty:
             log.info("watermark %s is at or past %s: nothing to load", watermark, window.end)
             return {"target_env": env, "files": [], "rows": 0}

@@ -16,8 +16,9 @@ from flowlib.arrow import records_to_table
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record
 from flowlib.lake import Dataset
+from flowlib.migration.ownership import writer_env
 from flowlib.runtime import run_cli, run_logger, scheduled_start
-from flowlib.settings import TargetEnv, resolve_target_env
+from flowlib.settings import TargetEnv
 from flowlib.windows import local_date
 from flows.sales.sources import SHOP
 from tasks.extract import fetch_records
@@ -58,9 +59,9 @@ def products_snapshot(
     target_env: TargetEnv | None = None, as_of: date | None = None, sample: bool = False
 ) -> dict[str, object]:
     """Load the catalogue as of a date (default: the scheduled start's UTC date)."""
-    env = resolve_target_env(target_env)
     day = as_of or local_date(scheduled_start())
     partition = DATASET.daily(day, sample=sample)
+    env = writer_env(target_env, partition.slot)
     run_logger().info("products snapshot %s into %s", partition.describe(), env)
     records = fetch_records(
         SHOP, ENDPOINT, {"as_of": day.isoformat()}, PAGINATOR, max_pages=1 if sample else None

@@ -1,0 +1,107 @@
+"""Who writes a prod partition: the phase record decides, at the write, for every run.
+
+The invariant: **at every moment exactly one side writes each prod partition.** A flow under
+migration (one with a phase record) writes the prod partition of a slot only when its record
+says it owns that slot (:meth:`PhaseRecord.owns_prod`: cut over, not failing back, slot at or
+after the handover slot). Everything else (a deployment's ``target_env``, a stale
+``prefect.yaml``, a ``set-env``, a Late run, a run in flight during a fail-back) can ask, but
+cannot make the new flow write a slot the legacy flow owns:
+
+- ``target_env`` not given (the deployments of flows under migration give none): the record
+  decides, prod for an owned slot, else dev (the shadow's lake);
+- ``target_env=prod`` asked for a slot the flow does not own: refused at flow start;
+- a prod partition is checked again when it is committed: ownership lost meanwhile (a fail-back)
+  refuses the commit, so nothing of that run becomes visible in prod.
+
+Flows not under migration (no record) write where ``target_env`` (or ``TARGET_ENV``) says.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from flowlib.migration.model import PhaseRecord
+from flowlib.settings import TargetEnv, resolve_target_env
+
+log = logging.getLogger("flowlib.migration")
+
+
+class NotOwnerError(RuntimeError):
+    """The new flow does not own this prod slot; the message names the record and what to do."""
+
+
+def _record_of(flow_name: str | None) -> PhaseRecord | None:
+    """The phase record of a flow by its ``@flow`` name, or ``None`` (not under migration)."""
+    if not flow_name:
+        return None
+    from flowlib.catalog import projects
+    from flowlib.migration.manifest import split_flow_name
+    from flowlib.migration.store import VariableStore
+
+    names = split_flow_name(flow_name, projects())
+    if names is None:
+        return None
+    return VariableStore().read(*names)
+
+
+def current_flow_name() -> str | None:
+    """The ``@flow`` name of the running flow run (``None`` outside one)."""
+    from prefect.runtime import flow_run
+
+    name = flow_run.flow_name
+    return str(name) if name else None
+
+
+def _why(record: PhaseRecord, slot: datetime) -> str:
+    legacy = record.plan.get("legacy_name") or "the legacy flow"
+    if record.phase == "cutover" and record.failing_back:
+        state = "it is failing back"
+    elif record.phase in ("cutover", "decommissioned"):
+        state = f"the handover slot is {record.handover_time:%Y-%m-%dT%H:%M}Z"
+    else:
+        state = f"its phase is {record.phase}"
+    return (
+        f"slot {slot:%Y-%m-%dT%H:%M}Z of {record.key} belongs to {legacy} in prod ({state}, "
+        f"phase record since {record.since})"
+    )
+
+
+def writer_env(requested: str | None, slot: datetime, flow_name: str | None = None) -> TargetEnv:
+    """The lake this run writes for ``slot``: the record's decision for flows under migration.
+
+    Raises:
+        NotOwnerError: ``requested`` is prod and the record gives this slot to the legacy flow.
+    """
+    name = flow_name if flow_name is not None else current_flow_name()
+    record = _record_of(name)
+    if record is None:
+        return resolve_target_env(requested)
+    owned = record.owns_prod(slot)
+    if requested is None:
+        env: TargetEnv = "prod" if owned else "dev"
+        log.info("%s: the phase record (%s) decides: %s lake", record.key, record.phase, env)
+        return env
+    env = resolve_target_env(requested)
+    if env == "prod" and not owned:
+        raise NotOwnerError(
+            f"target_env=prod refused: {_why(record, slot)}. Nothing was written. Cut the flow "
+            f"over (`flowctl cutover -p {record.project} -f {record.flow}`), or run it against "
+            "dev; the legacy flow loads this slot in prod."
+        )
+    return env
+
+
+def check_prod_owner(slot: datetime, flow_name: str | None = None) -> None:
+    """Before a prod partition becomes visible: the flow must still own its slot.
+
+    Raises:
+        NotOwnerError: A fail-back or a rollback took the slot back while this run ran.
+    """
+    name = flow_name if flow_name is not None else current_flow_name()
+    record = _record_of(name)
+    if record is not None and not record.owns_prod(slot):
+        raise NotOwnerError(
+            f"commit to prod refused: {_why(record, slot)}. The run's files stay staged and "
+            "invisible; the legacy flow loads this slot."
+        )
