@@ -133,6 +133,7 @@ class FakeDeployments:
     deployments: dict[str, DeploymentInfo] = field(default_factory=dict)
     runs: list[tuple[str, RunInfo]] = field(default_factory=list)
     changes: list[tuple[str, Any]] = field(default_factory=list)
+    pools: dict[str, str] = field(default_factory=dict)  # deployment name -> work pool
 
     def add(
         self,
@@ -145,7 +146,7 @@ class FakeDeployments:
         info = DeploymentInfo(
             id=str(uuid.uuid4()),
             name=name,
-            parameters=dict(parameters or {"target_env": "dev"}),
+            parameters=dict(parameters or {}),  # no target_env: the phase record decides
             tags=tuple(tags),
             schedules=tuple(
                 ScheduleInfo(id=str(uuid.uuid4()), active=True, schedule=dict(s)) for s in schedules
@@ -203,8 +204,9 @@ class FakeDeployments:
         deployment_id: str,
         parameters: dict[str, Any] | None = None,
         tags: Sequence[str] | None = None,
+        work_pool_name: str | None = None,
     ) -> None:
-        """Replace parameters and/or tags."""
+        """Replace parameters, tags and/or the work pool."""
         info = self._by_id(deployment_id)
         updated = replace(
             info,
@@ -212,7 +214,25 @@ class FakeDeployments:
             tags=tuple(tags) if tags is not None else info.tags,
         )
         self.deployments[info.name] = updated
-        self.changes.append(("update", {"parameters": parameters, "tags": tags}))
+        change = {"parameters": parameters, "tags": tags}
+        if work_pool_name is not None:
+            change["work_pool_name"] = work_pool_name
+            self.pools[info.name] = work_pool_name
+        self.changes.append(("update", change))
+
+    def cancel_flow_run(self, run_id: str, message: str) -> None:
+        """Cancel a run that has not finished."""
+        for index, (dep_id, run) in enumerate(self.runs):
+            if run.id == run_id:
+                if not run.in_flight:
+                    raise ValueError(f"run {run_id} is {run.state_type}: nothing to cancel")
+                cancelled = replace(
+                    run, state_type="CANCELLED", state_name="Cancelled", state_message=message
+                )
+                self.runs[index] = (dep_id, cancelled)
+                self.changes.append(("cancel", {"run_id": run_id, "message": message}))
+                return
+        raise ValueError(f"no run {run_id}")
 
     def set_schedule(self, deployment_id: str, schedule_id: str, schedule: dict[str, Any]) -> None:
         """Replace one schedule."""
@@ -255,16 +275,12 @@ def memory_services(
     now: Callable[[], datetime] = utcnow,
     deployments: FakeDeployments | None = None,
 ) -> Services:
-    """Services on memory stores, fake deployments (every manifest deployment added on dev)."""
+    """Services on memory stores, fake deployments (every manifest deployment, as deployed)."""
     manifests = Manifests.load(manifest_dir)
     fakes = deployments or FakeDeployments()
     for plan in manifests.plans:
         if plan.deployment not in fakes.deployments:
-            fakes.add(
-                plan.deployment,
-                {"target_env": "dev"},
-                tags=(f"project:{plan.project}", f"phase:{plan.phase}"),
-            )
+            fakes.add(plan.deployment, {}, tags=(f"project:{plan.project}", f"phase:{plan.phase}"))
     return Services(
         store=MemoryStore(),
         deployments=fakes,

@@ -83,6 +83,7 @@ async def update_deployment_fields(
     *,
     parameters: dict[str, Any] | None = None,
     tags: list[str] | None = None,
+    work_pool_name: str | None = None,
 ) -> None:
     """Change a deployment's parameters and/or tags, nothing else.
 
@@ -96,6 +97,8 @@ async def update_deployment_fields(
         fields["parameters"] = parameters
     if tags is not None:
         fields["tags"] = tags
+    if work_pool_name is not None:
+        fields["work_pool_name"] = work_pool_name
     if not fields:
         return
     if PREFECT_MAJOR >= 3:

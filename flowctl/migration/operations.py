@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flowlib.migration.manifest import FlowPlan
 from flowlib.migration.model import (
@@ -25,10 +26,11 @@ from flowlib.migration.model import (
     PhaseRecord,
     Status,
     check_phase,
+    iso,
 )
 from flowlib.migration.prefect_api import DeploymentInfo
 from flowlib.migration.services import Services, default_actor, default_services, describe
-from flowlib.migration.transitions import announce, phase_tags, transition
+from flowlib.migration.transitions import announce, follow_record, phase_tags, transition
 
 log = logging.getLogger("flowlib.migration")
 
@@ -76,18 +78,35 @@ def _current(services: Services, plan: FlowPlan) -> tuple[PhaseRecord | None, Ph
 def _switch_new(
     services: Services,
     dep: DeploymentInfo,
-    target_env: str,
     phase: Phase,
+    pool: str | None = None,
     schedules: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Point the new deployment at ``target_env``, tag its phase, optionally reset schedules."""
-    services.deployments.update_deployment(
-        dep.id,
-        parameters={**dep.parameters, "target_env": target_env},
-        tags=phase_tags(dep.tags, phase),
-    )
+    """Make the new deployment follow its record, optionally resetting its schedules."""
+    follow_record(services, dep, phase, pool)
     for moved in schedules or []:
         services.deployments.set_schedule(dep.id, moved["id"], moved["schedule"])
+
+
+HANDOVER_MARGIN = timedelta(minutes=2)
+"""A handover slot is at least this far ahead: the legacy flow is unscheduled before it."""
+
+
+def handover_slot(plan: FlowPlan, now: datetime) -> datetime:
+    """The first legacy slot at or after ``now`` + margin: the first the new flow owns in prod.
+
+    Slots before it stay the legacy flow's (its runs for them may still be running); the legacy
+    flow is unscheduled before it, so it starts none from there on.
+    """
+    from croniter import croniter
+
+    slot = plan.legacy.slot or {}
+    if not slot.get("cron"):
+        return now
+    zone = ZoneInfo(str(slot.get("timezone") or "UTC"))
+    start = (now + HANDOVER_MARGIN).astimezone(zone) - timedelta(seconds=1)
+    following: datetime = croniter(str(slot["cron"]), start).get_next(datetime)
+    return following.astimezone(UTC)
 
 
 # --- cutover -----------------------------------------------------------------------------------
@@ -99,11 +118,19 @@ def cutover(
     move_to_legacy_slot: bool = False,
     reason: str = "",
     services: Services | None = None,
+    pools: dict[str, str] | None = None,
 ) -> list[Outcome]:
-    """Switch flows to production: new deployment on prod, legacy flow unscheduled.
+    """Hand prod over to the new flows, without two writers and without a gap.
 
     Refuses a flow whose latest validation did not pass, or that is not in ``shadow`` or
-    ``validated``; ``force`` overrides and is recorded with what it overrode.
+    ``validated``; ``force`` overrides and is recorded with what it overrode. For each flow:
+
+    1. the handover slot: the first legacy slot from now (plus a margin);
+    2. the legacy flow is unscheduled (Prefect 1): it starts no run from the handover slot on
+       (runs for earlier slots finish: those slots stay the legacy flow's);
+    3. the record says ``cutover`` with the handover slot: from that slot on the new flow writes
+       prod (the write path asks the record, :mod:`flowlib.migration.ownership`);
+    4. the new deployment follows the record (no ``target_env``, phase tag, prod work pool).
 
     Args:
         project: The project (its manifest ``migration/<project>.yaml``).
@@ -114,6 +141,8 @@ def cutover(
             (``legacy.slot`` in the manifest); rollback and fail-back move them back.
         reason: Why, for the record.
         services: Injected services (default: the real ones).
+        pools: The work pools of this Prefect environment, ``{"dev": ..., "prod": ...}``
+            (``FLOWLIB_WORK_POOL_DEV`` / ``_PROD``); the deployment moves to ``prod``'s.
     """
     who = actor or default_actor()
     return _each(
@@ -121,12 +150,18 @@ def cutover(
         project,
         flow,
         "cutover",
-        lambda svc, plan: _cutover_one(svc, plan, force, who, move_to_legacy_slot, reason),
+        lambda svc, plan: _cutover_one(svc, plan, force, who, move_to_legacy_slot, reason, pools),
     )
 
 
 def _cutover_one(
-    svc: Services, plan: FlowPlan, force: bool, actor: str, move: bool, reason: str
+    svc: Services,
+    plan: FlowPlan,
+    force: bool,
+    actor: str,
+    move: bool,
+    reason: str,
+    pools: dict[str, str] | None,
 ) -> Outcome:
     record, phase = _current(svc, plan)
     if phase in ("cutover", "decommissioned"):
@@ -154,37 +189,33 @@ def _cutover_one(
         )
     dep = svc.deployments.deployment(plan.deployment)
     legacy_flow = svc.legacy.find_flow(plan.legacy.name, plan.legacy.project)
+    handover = handover_slot(plan, svc.now())
     moved: list[dict[str, Any]] = (
         [{"id": s.id, "schedule": s.schedule} for s in dep.schedules if s.active] if move else []
     )
-    _switch_new(svc, dep, "prod", "cutover")
-    for entry in moved:
-        svc.deployments.set_schedule(dep.id, entry["id"], dict(plan.legacy.slot))
-    try:
+    try:  # 2. legacy first: from the handover slot on it starts nothing
         svc.legacy.set_schedule_inactive(legacy_flow.id)
     except Exception as exc:
-        svc.deployments.update_deployment(dep.id, parameters=dep.parameters, tags=dep.tags)
-        for entry in moved:
-            svc.deployments.set_schedule(dep.id, entry["id"], entry["schedule"])
         return _outcome(
             plan,
             "cutover",
             "failed",
-            f"the legacy flow's schedule could not be deactivated ({describe(exc)}); the new "
-            f"deployment is back on {dep.target_env}, nothing changed.",
+            f"the legacy flow's schedule could not be deactivated ({describe(exc)}); nothing "
+            "changed: the legacy flow still writes prod.",
             phase,
         )
     details: dict[str, Any] = {
         "deployment": plan.deployment,
-        "target_env": "prod",
+        "handover_slot": iso(handover),
         "legacy_flow_id": legacy_flow.id,
         "validation": validation.summary() if validation else None,
+        **({"work_pool": pools["prod"]} if pools and pools.get("prod") else {}),
     }
     if problems:
         details["overridden"] = problems
     if moved:
         details["schedule"] = f"moved to the legacy slot {plan.legacy.slot}"
-    try:
+    try:  # 3. the record: the new flow owns prod from the handover slot
         updated = transition(
             svc,
             plan.project,
@@ -197,21 +228,42 @@ def _cutover_one(
             details=details,
             force=bool(problems),
             schedule_moved={"deployment_id": dep.id, "schedules": moved} if moved else None,
+            handover=iso(handover),
+            pools=pools,
         )
     except Exception as exc:
+        try:
+            svc.legacy.set_schedule_active(legacy_flow.id)
+            state = "the legacy flow is scheduled again: nothing changed"
+        except Exception as again:
+            state = (
+                f"the legacy flow could not be re-scheduled either ({describe(again)}): "
+                f"re-activate {plan.legacy.name} in Prefect 1 now"
+            )
         return _outcome(
             plan,
             "cutover",
             "failed",
-            f"{plan.deployment} writes prod and legacy {plan.legacy.name} is unscheduled, but "
-            f"the phase could not be recorded ({describe(exc)}): record it with `flowctl migration "
-            f"set-phase -p {plan.project} -f {plan.flow} --phase cutover --force`, or "
-            "`flowctl rollback`.",
+            f"the phase could not be recorded ({describe(exc)}); {state}.",
             phase,
             **details,
         )
+    warning = ""
+    try:  # 4. the deployment follows the record
+        _switch_new(svc, dep, "cutover", (pools or {}).get("prod"))
+        for entry in moved:
+            svc.deployments.set_schedule(dep.id, entry["id"], dict(plan.legacy.slot))
+    except Exception as exc:
+        warning = (
+            f"; the deployment could not follow the record ({describe(exc)}): run `flowctl "
+            f"migration reconcile -p {plan.project} -f {plan.flow}` (its runs already write "
+            "where the record says)"
+        )
     announce(svc, updated, "cutover")
-    message = f"{plan.deployment} now writes prod; legacy {plan.legacy.name} unscheduled"
+    message = (
+        f"{plan.deployment} owns prod from the slot {iso(handover)}; legacy {plan.legacy.name} "
+        f"unscheduled{warning}"
+    )
     if problems:
         message += f" (FORCED over: {'; '.join(problems)})"
     return _outcome(plan, "cutover", "done", message, "cutover", **details)
@@ -248,7 +300,7 @@ def return_to_shadow(
     svc.legacy.set_schedule_active(legacy_flow.id)
     dep = svc.deployments.deployment(deployment)
     moved = list((record.schedule_moved or {}).get("schedules") or [])
-    _switch_new(svc, dep, "dev", "shadow", moved)
+    _switch_new(svc, dep, "shadow", (record.plan.get("pools") or {}).get("dev"), moved)
     return {
         "legacy_flow_id": legacy_flow.id,
         "legacy_schedule": "active",

@@ -53,6 +53,8 @@ class FlowStatus:
     validation: ValidationRecord | None = None
     deployment_target_env: str | None = None
     legacy_schedule_active: bool | None = None
+    handover: str | None = None
+    deployment_tags: tuple[str, ...] | None = None
     events: tuple[PhaseEvent, ...] = ()
     errors: tuple[str, ...] = ()
 
@@ -70,15 +72,14 @@ class FlowStatus:
             found.append("no phase record on the server (flowctl migration init)")
         if not declared_agrees(self.declared_phase, phase):
             found.append(f"declared {self.declared_phase}, server {phase}")
-        expected = TARGET_ENV_OF_PHASE[phase]
-        if (
-            expected is not None
-            and self.deployment_target_env is not None
-            and self.deployment_target_env != expected
-        ):
+        if self.deployment_target_env not in (None, "record"):
             found.append(
-                f"deployment writes {self.deployment_target_env}, phase {phase} expects {expected}"
+                f"deployment sets target_env={self.deployment_target_env}; the phase record "
+                f"decides ({TARGET_ENV_OF_PHASE[phase] or 'no run'} in {phase}): remove it"
             )
+        if self.deployment_tags is not None and f"phase:{phase}" not in self.deployment_tags:
+            tags = [t for t in self.deployment_tags if t.startswith("phase:")] or ["none"]
+            found.append(f"deployment tag {', '.join(tags)}, phase {phase}")
         if self.legacy_schedule_active is not None:
             should = phase in LEGACY_ACTIVE_PHASES
             if self.legacy_schedule_active != should:
@@ -105,9 +106,11 @@ def _flow_status(svc: Services, plan: FlowPlan, live: bool) -> FlowStatus:
     except Exception as exc:
         errors.append(f"phase store: {describe(exc)}")
     target_env = legacy_active = None
+    tags: tuple[str, ...] | None = None
     if live:
         try:
-            target_env = svc.deployments.deployment(plan.deployment).target_env
+            dep = svc.deployments.deployment(plan.deployment)
+            target_env, tags = dep.target_env, dep.tags
         except Exception as exc:
             errors.append(f"deployment: {describe(exc)}")
         try:
@@ -130,6 +133,10 @@ def _flow_status(svc: Services, plan: FlowPlan, live: bool) -> FlowStatus:
         validation=validation,
         deployment_target_env=target_env,
         legacy_schedule_active=legacy_active,
+        handover=record.handover
+        if record and record.phase in ("cutover", "decommissioned")
+        else None,
+        deployment_tags=tags,
         events=record.events if record else (),
         errors=tuple(errors),
     )
@@ -199,6 +206,7 @@ def status_table(rows: list[FlowStatus]) -> Table:
         "phase",
         "declared",
         "since / by",
+        "handover",
         "validation",
         "live",
         "notes",
@@ -216,7 +224,10 @@ def status_table(rows: list[FlowStatus]) -> Table:
             else "[yellow]none[/]"
         )
         live = []
-        if row.deployment_target_env:
+        if row.deployment_target_env == "record":
+            decided = TARGET_ENV_OF_PHASE[row.phase or "legacy"] or "none"
+            live.append(f"new→{decided} (record)")
+        elif row.deployment_target_env:
             live.append(f"new→{row.deployment_target_env}")
         if row.legacy_schedule_active is not None:
             live.append(f"legacy {'on' if row.legacy_schedule_active else 'off'}")
@@ -230,6 +241,7 @@ def status_table(rows: list[FlowStatus]) -> Table:
             _phase_cell(row.phase),
             row.declared_phase,
             f"{(row.since or '-')[:16]} {row.actor or ''}".strip(),
+            (row.handover or "-")[:16],
             validation,
             ", ".join(live) or "-",
             "\n".join(notes) or "",

@@ -14,12 +14,16 @@ CRASHED), or stays Late past a grace period (no worker picked it up):
 Two triggers, either enough: the flows' ``on_failure``/``on_crashed`` hook
 (:func:`failback_from_hook`, in the flow-run process) and the watcher flow
 ``migration-failback-watcher`` (:func:`watch`, every few minutes, for runs whose process died
-and ran no hook). Both may fire for the same run; the fail-back is idempotent:
+and ran no hook, runs Running past their deadline, and Late runs). Both may fire, for the same
+run or for different runs of one flow; **one fail-back per flow and cutover**:
 
-- a claim Variable per failed run (created atomically) lets only one actor work at a time;
-- once done, the phase is ``shadow`` and the event names the run: a second attempt is skipped;
+- a claim Variable per flow and cutover (created atomically) lets only one actor work; the
+  others skip, and once it is done the phase is ``shadow``: a later attempt is skipped too;
+- the record is marked ``failing_back`` first: from that moment the new flow owns no prod slot
+  (:mod:`flowlib.migration.ownership`), so a run still in flight cannot commit to prod; such runs
+  are then cancelled (a cancellation runs no failure hook, and is no failure for the watcher);
 - Prefect 1's ``idempotency_key`` (``flowlib-failback-<run id>``) makes a repeated recovery run
-  request return the first run; re-activating a schedule and setting a parameter are idempotent.
+  request return the first run; re-activating a schedule and moving a deployment are idempotent.
 
 A failure that happened before the current cutover began is ignored, so an old failure never
 fails back a later cutover. If a step fails, nothing is recorded as done: the claim is released,
@@ -29,7 +33,6 @@ a notification says so, and the watcher tries again on its next run.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,13 +42,16 @@ from flowlib.migration.notify import SUBJECT_PREFIX, error_summary
 from flowlib.migration.prefect_api import FINAL_FAILURE_STATES, RunInfo
 from flowlib.migration.recovery import recovery_parameters
 from flowlib.migration.services import Services, default_services, describe
-from flowlib.migration.transitions import announce, phase_tags, transition
+from flowlib.migration.transitions import announce, follow_record, transition
 
 log = logging.getLogger("flowlib.migration")
 
 CLAIM_TTL = timedelta(minutes=15)
 """A claim older than this is taken over (its owner died mid-way)."""
 DEFAULT_LATE_AFTER = timedelta(hours=1)
+DEFAULT_RUNNING_DEADLINE = timedelta(hours=3)
+"""A prod run still Running this long after it started counts as lost (Prefect 2 has no
+heartbeats: a run whose pod and worker both died stays Running forever)."""
 LOOKBACK = timedelta(days=7)
 """Runs expected this long before the cutover are looked at too (a late or backfilled run that
 failed after it); only failures *after* the cutover count."""
@@ -55,9 +61,12 @@ IDEMPOTENCY_PREFIX = "flowlib-failback-"
 def _missed(run: RunInfo, now: datetime, late_after: timedelta | None) -> bool:
     if run.failed_for_good:
         return True
+    if late_after is None:
+        return False
+    if run.state_type == "RUNNING":  # no heartbeat on 2.x: past its deadline, it is lost
+        return run.start_time is not None and now - run.start_time >= DEFAULT_RUNNING_DEADLINE
     return (
-        late_after is not None
-        and run.state_name == "Late"
+        run.state_name == "Late"
         and run.expected_start_time is not None
         and now - run.expected_start_time >= late_after
     )
@@ -72,16 +81,13 @@ def missed_runs(
 ) -> list[RunInfo]:
     """The deployment's prod runs that failed for good since the cutover, or stayed Late."""
     since = record.since_time
-    states = [*FINAL_FAILURE_STATES, *(["SCHEDULED"] if late_after is not None else [])]
+    watched = ["SCHEDULED", "RUNNING"] if late_after is not None else []
+    states = [*FINAL_FAILURE_STATES, *watched]
     runs = svc.deployments.flow_runs(deployment_id, since=since - LOOKBACK, state_types=states)
     found: dict[str, RunInfo] = {}
     for run in runs:
         when = _when(run)
-        if (
-            run.target_env == "prod"
-            and _missed(run, now, late_after)
-            and (when is None or when >= since)
-        ):
+        if run.may_write_prod and _missed(run, now, late_after) and (when is None or when >= since):
             found.setdefault(run.id, run)
     return sorted(found.values(), key=_slot)
 
@@ -149,14 +155,14 @@ def _fail_back(
     record = svc.store.read(project, flow)
     if record is None:
         return _result(project, flow, "skipped", "no phase record: not cut over", None)
-    done = [e for e in record.events if e.action == "failback" and e.run_id == run_id]
     if record.phase != "cutover":
-        if done:
+        done = [e for e in record.events if e.action == "failback"]
+        if done and done[-1].at >= record.since:
             return _result(
                 project,
                 flow,
                 "skipped",
-                f"already failed back at {done[-1].at} by {done[-1].actor}",
+                f"already failed back at {done[-1].at} by {done[-1].actor} (run {done[-1].run_id})",
                 record,
                 run_id=run_id,
             )
@@ -172,7 +178,7 @@ def _fail_back(
             record,
             run_id=run_id,
         )
-    if run.target_env != "prod":
+    if not run.may_write_prod:
         return _result(
             project, flow, "skipped", f"run {run.name} wrote {run.target_env}, not prod", record
         )
@@ -196,12 +202,14 @@ def _fail_back(
             "flowctl, or roll back by hand",
             record,
         )
-    if not svc.store.claim(run_id, actor, CLAIM_TTL):
+    claim = f"failback:{project}/{flow}:{record.since}"  # one per flow and cutover
+    if not svc.store.claim(claim, actor, CLAIM_TTL):
         return _result(
             project,
             flow,
             "skipped",
-            f"a fail-back for run {run.name} is in progress elsewhere",
+            f"a fail-back of {project}/{flow} is in progress elsewhere (run {run.name} is "
+            "covered by it)",
             record,
             run_id=run_id,
         )
@@ -212,6 +220,18 @@ def _fail_back(
         why = reason or (
             f"{record.flow_name or flow} run {run.name} ended {run.state_name}: "
             f"{error_summary(run.state_message, 200)}"
+        )
+        # first: the new flow owns no prod slot any more (runs in flight cannot commit)
+        record = transition(
+            svc,
+            project,
+            flow,
+            "cutover",
+            actor=actor,
+            reason=why,
+            action="failback-start",
+            run_id=run_id,
+            failing_back=True,
         )
         details = _switch_back(svc, record, run, now, late_after)
         updated = transition(
@@ -246,19 +266,36 @@ def _fail_back(
         )
         return _result(project, flow, "failed", describe(exc), record, run_id=run_id)
     finally:
-        svc.store.release(run_id)
+        svc.store.release(claim)
 
 
 def _switch_back(
     svc: Services, record: PhaseRecord, run: RunInfo, now: datetime, late_after: timedelta | None
 ) -> dict[str, Any]:
-    """Steps 1-3: legacy on, recovery runs, new deployment back on dev."""
+    """New runs in flight cancelled, legacy on, recovery runs, new deployment back on dev."""
     plan = record.plan
     legacy = svc.legacy
+    dep = svc.deployments.deployment(plan["deployment"])
+    cancelled = []
+    for other in svc.deployments.flow_runs(
+        dep.id, since=record.since_time - LOOKBACK, state_types=["PENDING", "RUNNING", "SCHEDULED"]
+    ):
+        started = other.state_type != "SCHEDULED" or (
+            other.expected_start_time is not None and other.expected_start_time <= now
+        )
+        if (
+            other.id != run.id
+            and other.may_write_prod
+            and started
+            and not _missed(other, now, late_after)
+        ):
+            svc.deployments.cancel_flow_run(
+                other.id, f"fail-back of {record.key}: the legacy flow owns prod again"
+            )
+            cancelled.append(other.id)
     legacy_flow = legacy.find_flow(plan["legacy_name"], plan["legacy_project"])
     legacy.set_schedule_active(legacy_flow.id)
 
-    dep = svc.deployments.deployment(plan["deployment"])
     missed = {run.id: run}
     for other in missed_runs(svc, dep.id, record, now, late_after):
         missed.setdefault(other.id, other)
@@ -286,17 +323,15 @@ def _switch_back(
         )
 
     moved = list((record.schedule_moved or {}).get("schedules") or [])
-    svc.deployments.update_deployment(
-        dep.id,
-        parameters={**dep.parameters, "target_env": "dev"},
-        tags=phase_tags(dep.tags, "shadow"),
-    )
+    follow_record(svc, dep, "shadow", (plan.get("pools") or {}).get("dev"))
     for entry in moved:
         svc.deployments.set_schedule(dep.id, entry["id"], entry["schedule"])
     return {
         "legacy_flow_id": legacy_flow.id,
         "legacy_schedule": "active",
+        "cancelled_runs": cancelled,
         "recovery_runs": recoveries,
+        "legacy_owns_from": recoveries[0]["slot"] if recoveries else None,
         "deployment": plan["deployment"],
         "target_env": "dev",
         "failed_run_state": run.state_name,
@@ -311,8 +346,8 @@ def failback_from_hook(flow: Any, flow_run: Any, state: Any) -> Outcome | None:
     phase (one API call). Never raises (the hook wrapper logs); returns what it did.
     """
     params = dict(getattr(flow_run, "parameters", None) or {})
-    target_env = str(params.get("target_env") or os.environ.get("TARGET_ENV") or "dev")
-    if target_env.lower() != "prod" or getattr(flow_run, "deployment_id", None) is None:
+    asked = str(params.get("target_env") or "").lower()  # empty: the phase record decided
+    if asked == "dev" or getattr(flow_run, "deployment_id", None) is None:
         return None
     from flowlib.catalog import projects
     from flowlib.migration.manifest import split_flow_name

@@ -20,6 +20,7 @@ from flowlib.migration.model import MigrationError
 from flowlib.windows import utc_datetime
 
 FINAL_FAILURE_STATES = ("FAILED", "CRASHED")
+IN_FLIGHT_STATES = ("SCHEDULED", "PENDING", "RUNNING", "PAUSED")
 """State types of runs that failed for good (a run waiting for a retry is SCHEDULED)."""
 
 
@@ -52,8 +53,8 @@ class DeploymentInfo:
 
     @property
     def target_env(self) -> str:
-        """The ``target_env`` parameter (``dev`` when unset, as the flows resolve it)."""
-        return str(self.parameters.get("target_env") or "dev")
+        """The ``target_env`` parameter (``record`` when unset: the phase record decides)."""
+        return str(self.parameters.get("target_env") or "record")
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,18 @@ class RunInfo:
 
     @property
     def target_env(self) -> str:
-        """The run's ``target_env`` parameter (``dev`` when unset)."""
-        return str(self.parameters.get("target_env") or "dev")
+        """The run's ``target_env`` parameter (``record`` when unset: its phase record decides)."""
+        return str(self.parameters.get("target_env") or "record")
+
+    @property
+    def may_write_prod(self) -> bool:
+        """Whether the run could write prod: asked for it, or left it to the phase record."""
+        return self.target_env != "dev"
+
+    @property
+    def in_flight(self) -> bool:
+        """Scheduled, pending or running: not finished yet."""
+        return self.state_type in IN_FLIGHT_STATES
 
     @property
     def failed_for_good(self) -> bool:
@@ -98,8 +109,13 @@ class DeploymentOps(Protocol):
         deployment_id: str,
         parameters: dict[str, Any] | None = None,
         tags: Sequence[str] | None = None,
+        work_pool_name: str | None = None,
     ) -> None:
-        """Replace a deployment's parameters and/or tags."""
+        """Replace a deployment's parameters, tags and/or work pool."""
+        ...
+
+    def cancel_flow_run(self, run_id: str, message: str) -> None:
+        """Cancel a run that has not finished (a running one through its worker)."""
         ...
 
     def set_schedule(self, deployment_id: str, schedule_id: str, schedule: dict[str, Any]) -> None:
@@ -188,8 +204,9 @@ class PrefectDeployments:
         deployment_id: str,
         parameters: dict[str, Any] | None = None,
         tags: Sequence[str] | None = None,
+        work_pool_name: str | None = None,
     ) -> None:
-        """Replace a deployment's parameters and/or tags."""
+        """Replace a deployment's parameters, tags and/or work pool."""
         from prefect import get_client
 
         async def update() -> None:
@@ -199,9 +216,24 @@ class PrefectDeployments:
                     UUID(deployment_id),
                     parameters=parameters,
                     tags=list(tags) if tags is not None else None,
+                    work_pool_name=work_pool_name,
                 )
 
         run_sync(update)
+
+    def cancel_flow_run(self, run_id: str, message: str) -> None:
+        """Cancel a run: ``Cancelling`` when running (its worker stops it), else ``Cancelled``."""
+        from prefect import get_client
+        from prefect.states import Cancelled, Cancelling
+
+        async def cancel() -> None:
+            async with get_client() as client:
+                run = await client.read_flow_run(UUID(str(run_id)))
+                running = str(getattr(run.state_type, "value", run.state_type)) == "RUNNING"
+                state: Any = Cancelling(message=message) if running else Cancelled(message=message)
+                await client.set_flow_run_state(UUID(str(run_id)), state, force=True)
+
+        run_sync(cancel)
 
     def set_schedule(self, deployment_id: str, schedule_id: str, schedule: dict[str, Any]) -> None:
         """Replace one schedule's definition (the server reschedules its future runs)."""

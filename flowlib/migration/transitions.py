@@ -16,6 +16,7 @@ from typing import Any
 from flowlib.migration.manifest import FlowPlan
 from flowlib.migration.model import Phase, PhaseEvent, PhaseRecord, check_transition, iso
 from flowlib.migration.notify import migration_message
+from flowlib.migration.prefect_api import DeploymentInfo
 from flowlib.migration.services import Services, describe
 from flowlib.migration.store import with_event
 
@@ -27,6 +28,20 @@ _KEEP = object()
 def phase_tags(tags: Sequence[str], phase: Phase) -> list[str]:
     """The deployment's tags with its ``phase:<phase>`` tag replaced."""
     return [t for t in tags if not t.startswith("phase:")] + [f"phase:{phase}"]
+
+
+def follow_record(
+    services: Services, dep: DeploymentInfo, phase: Phase, pool: str | None = None
+) -> None:
+    """Make a deployment follow its flow's record: no ``target_env``, phase tag, work pool.
+
+    Without ``target_env`` each run asks the record which lake it writes
+    (:mod:`flowlib.migration.ownership`); the pool gives it that environment's credentials.
+    """
+    parameters = {k: v for k, v in dep.parameters.items() if k != "target_env"}
+    services.deployments.update_deployment(
+        dep.id, parameters=parameters, tags=phase_tags(dep.tags, phase), work_pool_name=pool
+    )
 
 
 def transition(
@@ -43,8 +58,16 @@ def transition(
     details: dict[str, Any] | None = None,
     force: bool = False,
     schedule_moved: Any = _KEEP,
+    handover: Any = _KEEP,
+    failing_back: bool = False,
+    pools: dict[str, str] | None = None,
 ) -> PhaseRecord:
     """Record a change of phase: the Variable first (the truth), then the lake history.
+
+    ``handover`` (ISO UTC) is the first slot the new flow owns in prod (a cutover's);
+    ``failing_back`` marks a fail-back in progress (the new flow owns no prod slot meanwhile;
+    any transition without it clears it); ``pools`` (``{"dev": ..., "prod": ...}``) are the work
+    pools the deployment moves between, kept in the record's plan for the fail-back.
 
     Raises:
         MigrationError: The transition is not one the tools make, and ``force`` is not set.
@@ -66,10 +89,16 @@ def transition(
         project=project, flow=flow, phase=phase, since=event.at, actor=actor
     )
     updated = with_event(base, event)
+    kept_pools = (record.plan.get("pools") if record else None) or {}
     if plan is not None:
         updated = replace(updated, plan=plan.snapshot(), flow_name=plan.flow_name)
+    if pools or kept_pools:
+        updated = replace(updated, plan={**updated.plan, "pools": dict(pools or kept_pools)})
     if schedule_moved is not _KEEP:
         updated = replace(updated, schedule_moved=schedule_moved)
+    if handover is not _KEEP:
+        updated = replace(updated, handover=handover)
+    updated = replace(updated, failing_back=failing_back)
     services.store.write(updated)
     if services.history is not None:
         try:

@@ -6,6 +6,8 @@ In-memory phase store and deployments; the legacy side is the local Prefect 1 AP
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from flowctl.migration import (
@@ -51,12 +53,12 @@ def test_cutover_is_refused_without_a_passing_validation(svc, stub, validated):
     validated(svc, "sales", "products_snapshot", passed=False)
     [outcome] = cutover("sales", "products_snapshot", actor="user:ops", services=svc)
     assert outcome.status == "refused" and "latest validation FAILED" in outcome.message
-    assert not mutations(stub) and svc.deployments.deployment(PRODUCTS).target_env == "dev"
+    assert not mutations(stub) and svc.deployments.deployment(PRODUCTS).target_env == "record"
     assert exit_code([outcome]) == 1
     assert outcomes_table([outcome]).row_count == 1
 
 
-def test_cutover_switches_the_new_deployment_then_unschedules_the_legacy_flow(
+def test_cutover_unschedules_legacy_records_the_handover_then_moves_the_deployment(
     svc, stub, validated, clock
 ):
     init_phases(actor="user:ops", services=svc)
@@ -71,8 +73,10 @@ def test_cutover_switches_the_new_deployment_then_unschedules_the_legacy_flow(
         services=svc,
     )
     assert outcome.status == "done", outcome.message
+    assert "owns prod from the slot 2026-11-26T02:00:00+00:00" in outcome.message
     dep = svc.deployments.deployment(PRODUCTS)
-    assert dep.target_env == "prod" and "phase:cutover" in dep.tags
+    # no target_env any more: each run asks the record which lake it writes
+    assert "target_env" not in dep.parameters and "phase:cutover" in dep.tags
     assert dep.schedules[0].schedule == {"cron": "0 2 * * *", "timezone": "UTC"}
     assert not legacy_active(stub)
     assert [c.field for c in mutations(stub)] == ["set_schedule_inactive"]
@@ -84,6 +88,10 @@ def test_cutover_switches_the_new_deployment_then_unschedules_the_legacy_flow(
         "2026-11-25T12:00:00+00:00",
     )
     assert record.plan["legacy_name"] == "sales-products-snapshot"
+    # 12:00 now: the next legacy slot (02:00 UTC) is the handover; earlier slots stay legacy's
+    assert record.handover == "2026-11-26T02:00:00+00:00"
+    assert record.owns_prod(datetime(2026, 11, 26, 2, tzinfo=UTC))
+    assert not record.owns_prod(datetime(2026, 11, 25, 2, tzinfo=UTC))
     assert record.schedule_moved["schedules"][0]["schedule"]["cron"] == "20 2 * * *"
     subject, body = svc.notifier.messages[-1]
     assert "cutover sales/products_snapshot: validated -> cutover" in subject
@@ -112,7 +120,8 @@ def test_cutover_undoes_the_switch_when_the_legacy_side_fails(svc, stub, validat
     [outcome] = cutover("sales", "products_snapshot", actor="user:ops", services=svc)
     assert outcome.status == "failed"
     assert "UNAUTHENTICATED" in outcome.message
-    assert svc.deployments.deployment(PRODUCTS).target_env == "dev"
+    assert svc.deployments.deployment(PRODUCTS).target_env == "record"
+    assert svc.deployments.changes == []  # legacy first: nothing else was touched
     assert svc.store.read("sales", "products_snapshot").phase == "validated"
     assert exit_code([outcome]) == 2
 
@@ -125,9 +134,9 @@ def test_cutover_reverts_when_the_legacy_schedule_cannot_be_deactivated(svc, stu
     [outcome] = cutover("sales", "products_snapshot", actor="user:ops", services=svc)
     stub._m_set_schedule_inactive = original
     assert outcome.status == "failed" and "db down" in outcome.message
-    assert "back on dev" in outcome.message
+    assert "nothing changed: the legacy flow still writes prod" in outcome.message
     dep = svc.deployments.deployment(PRODUCTS)
-    assert dep.target_env == "dev" and "phase:shadow" in dep.tags
+    assert dep.target_env == "record" and "phase:shadow" in dep.tags
     assert svc.store.read("sales", "products_snapshot").phase == "validated"
 
 
@@ -141,7 +150,7 @@ def test_rollback_reactivates_legacy_then_sends_the_new_flow_back_to_dev(svc, st
     assert outcome.status == "done"
     assert legacy_active(stub)
     dep = svc.deployments.deployment(PRODUCTS)
-    assert dep.target_env == "dev" and dep.schedules[0].schedule["cron"] == "20 2 * * *"
+    assert "target_env" not in dep.parameters and dep.schedules[0].schedule["cron"] == "20 2 * * *"
     record = svc.store.read("sales", "products_snapshot")
     assert (record.phase, record.reason, record.schedule_moved) == ("shadow", "late data", None)
     assert [c.field for c in mutations(stub)] == ["set_schedule_inactive", "set_schedule_active"]
@@ -234,7 +243,7 @@ def test_status_groups_by_wave_and_diff_shows_what_disagrees(svc, stub, validate
     products = next(r for r in rows if r.flow == "products_snapshot")
     assert (products.phase, products.deployment_target_env, products.legacy_schedule_active) == (
         "cutover",
-        "prod",
+        "record",
         False,
     )
     assert products.problems == ["declared shadow, server cutover"]
@@ -246,5 +255,6 @@ def test_status_groups_by_wave_and_diff_shows_what_disagrees(svc, stub, validate
     console = Console(width=220, record=True)
     console.print(status_table(rows))
     text = console.export_text()
-    assert "sales/products_snapshot" in text and "new→prod, legacy off" in text
+    assert "sales/products_snapshot" in text and "new→prod (record), legacy off" in text
+    assert "2026-11-26T02:00" in text  # the handover slot
     assert rows[0].to_dict()["problems"] == rows[0].problems

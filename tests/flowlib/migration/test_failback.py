@@ -61,7 +61,7 @@ def test_a_failed_prod_run_fails_back_every_step(cut_over, stub):
     assert recovery["scheduled_start_time"] == "2026-11-26T02:20:00+00:00"
     assert recovery["idempotency_key"] == f"flowlib-failback-{run.id}"
     dep = svc.deployments.deployment(PRODUCTS)
-    assert dep.target_env == "dev" and "phase:shadow" in dep.tags
+    assert "target_env" not in dep.parameters and "phase:shadow" in dep.tags
     assert dep.schedules[0].schedule["cron"] == "20 2 * * *"  # back from the legacy slot
     record = svc.store.read("sales", "products_snapshot")
     assert (record.phase, record.actor, record.last_event.run_id) == ("shadow", "hook:x", run.id)
