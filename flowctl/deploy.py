@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import io
 import os
 from collections import Counter
@@ -54,6 +55,7 @@ from flowctl.common import (
     working_directory,
 )
 from flowctl.deployments.envfile import MissingVariablesError, check_vars
+from flowctl.deployments.guard import FOLLOWS_RECORD_VAR
 from flowctl.deployments.prefect_yaml import required_vars
 from flowctl.repo import FlowLoader, ProjectFile, RepoDeployment, Selection, load_repository, select
 from flowctl.server import (
@@ -164,8 +166,10 @@ async def _run_build_steps(prep: Prepared) -> dict[str, Any] | Problem:
             contextlib.redirect_stdout(captured.buffer),
             contextlib.redirect_stderr(captured.buffer),
         ):
-            if prep.build_steps:
-                outputs.update(await run_steps(prep.build_steps, outputs, print_function=captured))
+            if prep.build_steps:  # cut-over flows follow their record here: the guard passes
+                with patched_environ({FOLLOWS_RECORD_VAR: "1"}):
+                    steps = await run_steps(prep.build_steps, outputs, print_function=captured)
+                outputs.update(steps)
             if prep.push_steps:
                 outputs.update(await run_steps(prep.push_steps, outputs, print_function=captured))
     except Exception as exc:
@@ -178,6 +182,33 @@ async def _run_build_steps(prep: Prepared) -> dict[str, Any] | Problem:
             project=prep.dep.project,
         )
     return outputs
+
+
+def follow_records(prepared: list[Prepared]) -> list[Prepared]:
+    """Deployments of flows under migration take their phase tag and pool from the record.
+
+    The files say ``phase:shadow`` and the dev pool; a cut-over flow's record says ``cutover``
+    and keeps the prod pool it was moved to, so a deploy never moves it back (the record
+    decides; ``flowctl migration reconcile`` shows what else disagrees).
+    """
+    from flowlib.migration.model import TARGET_ENV_OF_PHASE
+    from flowlib.migration.store import VariableStore
+    from flowlib.migration.transitions import phase_tags
+
+    records = {str(r.plan.get("deployment")): r for r in VariableStore().records()}
+    followed = []
+    for prep in prepared:
+        record = records.get(f"{prep.dep.flow_name}/{prep.dep.name}")
+        if record is None:
+            followed.append(prep)
+            continue
+        config = dict(prep.config)  # anchors share nodes between deployments: copy, then set
+        config["tags"] = phase_tags(config.get("tags") or [], record.phase)
+        pool = (record.plan.get("pools") or {}).get(TARGET_ENV_OF_PHASE[record.phase] or "dev")
+        if pool:
+            config["work_pool"] = {**(config.get("work_pool") or {}), "name": pool}
+        followed.append(dataclasses.replace(prep, config=config))
+    return followed
 
 
 def _build_line(file: ProjectFile) -> int | str:
@@ -278,6 +309,7 @@ async def plan(
 
     if not ready:  # nothing can be written: no need for the API
         return _sorted(report, selection)
+    ready = follow_records(ready)
     async with connect() as client:
         outputs: dict[tuple[str, str], dict[str, Any] | Problem] = {}
         reported: set[tuple[str, str]] = set()

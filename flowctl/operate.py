@@ -59,6 +59,7 @@ from flowctl.server import (
     watch_responses,
 )
 from flowlib import REPO_ROOT
+from flowlib.migration.manifest import Manifests
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
@@ -146,7 +147,7 @@ def _write_files(rows: list[Row], edit: Edit, keys: list[str]) -> list[Problem]:
     """Apply ``edit`` to the files of the rows that did not fail; mark the rows written."""
     by_file: dict[Any, list[Row]] = defaultdict(list)
     for row in rows:
-        if row.result not in ("failed", "error", "skipped"):
+        if row.result not in ("failed", "error", "skipped", "refused"):
             by_file[row.dep.file.path].append(row)
     problems: list[Problem] = []
     for path, file_rows in by_file.items():
@@ -226,10 +227,24 @@ def set_env_command(
     prefect_file: PrefectFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Switch the target_env parameter of the selected deployments on the server (and files)."""
+    """Switch the target_env parameter of the selected deployments on the server (and files).
+
+    A flow under migration (listed in ``migration/<project>.yaml``) is refused: its phase record
+    decides which lake it writes, and only ``flowctl cutover`` / ``rollback`` change that.
+    """
     value = env.value
+    migrating = {p.deployment.split("/", 1)[1]: p for p in Manifests.load().plans}
 
     async def action(client: PrefectClient, dep: RepoDeployment, found: Any) -> Row:
+        plan = migrating.get(dep.name)
+        if plan is not None and plan.project == dep.project:
+            message = (
+                f"{plan.key} is under migration: its phase record decides which lake it writes "
+                f"(set-env would bypass the validation gate and leave the legacy flow as it is). "
+                f"Use `flowctl cutover -p {plan.project} -f {plan.flow}` or `flowctl rollback "
+                f"-p {plan.project} -f {plan.flow}`; nothing was changed."
+            )
+            return Row(dep, "refused", "—", "—", problem=dep.problem(message, bad_input=False))
         properties = (found.parameter_openapi_schema or {}).get("properties") or {}
         params = dict(found.parameters or {})
         before = str(params.get(TARGET_ENV, "(default)"))

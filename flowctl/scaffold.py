@@ -262,7 +262,7 @@ def _deployment(new: NewFlow, doc: Any) -> CommentedMap:
         f"{new.legacy_name}, writing the dev lake during the dual run."
     )
     entry["entrypoint"] = f"flows/{new.project}/{new.flow}.py:{new.flow}"
-    entry["parameters"] = CommentedMap(target_env="dev")
+    entry["parameters"] = CommentedMap()  # no target_env: each run asks its phase record
     entry["enforce_parameter_schema"] = True
     entry["tags"] = CommentedSeq([f"project:{new.project}", f"source:{new.source}", "phase:shadow"])
     for key, anchored in (("work_pool", "work_pool"), ("pull", "pull_from_image")):

@@ -50,9 +50,20 @@ def test_merged_config_is_the_cli_default() -> None:
     assert config["tags"] == [] and config["parameters"] == {}
 
 
+RECORD_DECIDES = "    parameters: {}  # no target_env: each run asks its phase record (docs/cutover.md)\n"
+
+
+def with_target_env(path) -> str:
+    """The copy as a file of flows not under migration: a target_env parameter each."""
+    text = path.read_text()
+    assert text.count(RECORD_DECIDES) == 2
+    path.write_text(text.replace(RECORD_DECIDES, "    parameters:\n      target_env: dev\n"))
+    return path.read_text()
+
+
 def test_edits_keep_comments_and_anchors(files: Files) -> None:
     path = files.paths["sales"]
-    original = path.read_text()
+    original = with_target_env(path)
     names = [files.name("products-snapshot"), files.name("orders-incremental")]
     assert (
         edit_file(path, {n: set_parameter("target_env", "prod") for n in names}, ["parameters"])
@@ -74,7 +85,7 @@ def test_edits_keep_comments_and_anchors(files: Files) -> None:
 
 def test_an_edit_through_a_shared_anchor_is_refused(files: Files) -> None:
     path = files.paths["sales"]
-    text = path.read_text()
+    text = with_target_env(path)
     text = text.replace(
         "    parameters:\n      target_env: dev\n",
         "    parameters: &params\n      target_env: dev\n",
