@@ -86,7 +86,7 @@ def test_products_snapshot_runs_on_a_process_worker_and_lands_in_the_lake(
 
     finished = api(lambda c: c.read_flow_run(flow_run.id))
     assert finished.state.is_completed(), f"{finished.state}\n{output[-3000:]}"
-    assert finished.parameters == {"target_env": "dev", "sample": True}
+    assert finished.parameters == {"sample": True}  # no record: the default, dev
 
     dev_lake = Path(urlparse(lake_env["dev"]).path)
     files = sorted(dev_lake.glob("_samples/sales/shop/products/*/*/*/products_*.parquet"))

@@ -50,7 +50,9 @@ def test_merged_config_is_the_cli_default() -> None:
     assert config["tags"] == [] and config["parameters"] == {}
 
 
-RECORD_DECIDES = "    parameters: {}  # no target_env: each run asks its phase record (docs/cutover.md)\n"
+RECORD_DECIDES = (
+    "    parameters: {}  # no target_env: each run asks its phase record (docs/cutover.md)\n"
+)
 
 
 def with_target_env(path) -> str:

@@ -109,16 +109,17 @@ def test_a_cut_over_flow_failing_in_production_fails_back_and_the_partition_is_r
         [row] = status("sales", "products_snapshot")
         assert (row.phase, row.deployment_target_env, row.legacy_schedule_active) == (
             "shadow",
-            "dev",
+            "record",  # no target_env on the deployment: the record says dev now
             True,
         )
         assert row.actor.startswith("hook:") and "HTTP 500" in (row.reason or "")
         [request] = [c.input for c in stub.calls_to("create_flow_run")]
         assert request["parameters"] == {"as_of": "2026-11-24"}
         assert request["scheduled_start_time"] == "2026-11-24T02:20:00+00:00"
+        # the deployment names no lake: its runs ask the record, which gives prod back to legacy
         assert (
             PrefectDeployments().deployment("sales-products-snapshot/products-snapshot").target_env
-            == "dev"
+            == "record"
         )
 
         # the Prefect 1 agent picks the recovery run up: the partition lands in the prod lake

@@ -60,7 +60,7 @@ def test_deployment_parameters_tags_schedules_and_runs(prefect_api):
     deployment_id = register_deployment("sales", "products_snapshot", schedules_active=False)
     ops = PrefectDeployments()
     dep = ops.deployment("sales-products-snapshot/products-snapshot")
-    assert dep.id == deployment_id and dep.target_env == "dev"
+    assert dep.id == deployment_id and dep.target_env == "record"  # the phase record decides
     assert "phase:shadow" in dep.tags and dep.schedules[0].schedule["cron"] == "20 2 * * *"
     ops.update_deployment(
         dep.id,

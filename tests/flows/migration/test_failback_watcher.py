@@ -101,7 +101,7 @@ def test_watcher_fails_back_a_run_whose_pod_died(cut_over):
     [row] = status("sales", "products_snapshot")
     assert (row.phase, row.deployment_target_env, row.legacy_schedule_active) == (
         "shadow",
-        "dev",
+        "record",  # no target_env on the deployment: the record says dev now
         True,
     )
     assert row.actor == "watcher:migration-failback-watcher"
@@ -112,8 +112,10 @@ def test_watcher_fails_back_a_run_whose_pod_died(cut_over):
     message = receiver.wait_for(lambda m: "fail-back sales/products_snapshot" in m.text)
     assert "cutover -> shadow" in message.json()["subject"]
     # the history is in the prod lake too
-    assert [e.action for e in history("sales", "products_snapshot")][-2:] == [
+    # the fail-back first takes prod from the new flow (failback-start), then records shadow
+    assert [e.action for e in history("sales", "products_snapshot")][-3:] == [
         "cutover",
+        "failback-start",
         "failback",
     ]
 
@@ -184,7 +186,7 @@ def test_watcher_fails_back_a_run_whose_process_was_killed(
         [row] = status("sales", "products_snapshot")
         assert (row.phase, row.deployment_target_env, row.legacy_schedule_active) == (
             "shadow",
-            "dev",
+            "record",  # no target_env on the deployment: the record says dev now
             True,
         ), (row.actor, row.reason, result)
         if PREFECT_MAJOR >= 3:
