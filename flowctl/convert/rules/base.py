@@ -1,0 +1,147 @@
+"""What every rule shares: the file being converted, flags as TODO comments, needed imports."""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor
+
+from flowctl.convert.index import Entry, Index
+from flowctl.convert.model import MIGRATION_DOC, TODO_PREFIX, Flag, FlowInfo
+from flowctl.convert.names import ImportTable
+
+TODO_WIDTH = 84  # text width of a TODO line; with the deepest usual indent it stays under 100
+
+
+@dataclass
+class FileState:
+    """One module being converted: shared by the rules, in order."""
+
+    index: Index
+    entry: Entry
+    project: str | None
+    context: CodemodContext = field(default_factory=CodemodContext)
+    flags: list[Flag] = field(default_factory=list)
+    flows: list[FlowInfo] = field(default_factory=list)
+    aliases: dict[tuple[str, str], str] = field(default_factory=dict)
+    flow_functions: set[str] = field(default_factory=set)
+
+    def need(self, module: str, name: str) -> str:
+        """Import ``name`` from ``module`` (once); returns the local name to use."""
+        key = (module, name)
+        if key in self.aliases:
+            return self.aliases[key]
+        imports = self.entry.imports
+        taken = name in self.entry.defined and not (
+            imports is not None and imports.names.get(name) == f"{module}.{name}"
+        )
+        local = f"lib_{name}" if taken else name
+        AddImportsVisitor.add_needed_import(
+            self.context, module, name, local if local != name else None
+        )
+        self.aliases[key] = local
+        return local
+
+    def need_module(self, module: str) -> None:
+        """``import module``."""
+        AddImportsVisitor.add_needed_import(self.context, module)
+
+
+def todo_lines(flag: Flag) -> list[str]:
+    """The comment lines of one flag: ``# TODO(flowctl convert): <construct>: <action>``."""
+    text = f"{flag.construct}: {flag.action}"
+    lines = textwrap.wrap(text, TODO_WIDTH - len(TODO_PREFIX)) or [""]
+    return [f"{TODO_PREFIX} {lines[0]}"] + [f"#   {line}" for line in lines[1:]]
+
+
+def with_todos(node: cst.CSTNodeT, flags: list[Flag]) -> cst.CSTNodeT:
+    """``node`` with one TODO comment block per flag on the lines above it."""
+    if not flags or not hasattr(node, "leading_lines"):
+        return node
+    added = [
+        cst.EmptyLine(indent=True, comment=cst.Comment(line))
+        for flag in flags
+        for line in todo_lines(flag)
+    ]
+    return node.with_changes(leading_lines=[*node.leading_lines, *added])  # type: ignore[attr-defined]
+
+
+class Rule(cst.CSTTransformer):
+    """One conversion rule: an id, a one-line summary, a libcst transformer."""
+
+    id: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    doc: ClassVar[str] = MIGRATION_DOC
+
+    def __init__(self, state: FileState) -> None:
+        super().__init__()
+        self.state = state
+        self.pending: list[Flag] = []
+        self.imports = ImportTable(cst.Module(body=[]), state.entry.module_in)
+
+    # -- flags --------------------------------------------------------------------------------
+    def flag(self, construct: str, action: str, ref: str | None = None) -> None:
+        """Flag a construct in the statement being visited (a TODO lands above it)."""
+        where = ref or self.doc
+        self.pending.append(Flag(self.id, construct, f"{action} (see {where})"))
+
+    def _attach(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
+        if not self.pending:
+            return node
+        flags, self.pending = self.pending, []
+        self.state.flags.extend(flags)
+        return with_todos(node, flags)
+
+    def on_leave(  # type: ignore[override]
+        self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+    ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]:
+        result = super().on_leave(original_node, updated_node)  # type: ignore[type-var]
+        if not self.pending or not isinstance(original_node, cst.BaseStatement):
+            return result
+        if isinstance(result, cst.BaseStatement):
+            return self._attach(result)
+        if isinstance(result, cst.FlattenSentinel) and result.nodes:
+            first, *rest = result.nodes
+            return cst.FlattenSentinel([self._attach(first), *rest])
+        return result  # removed: the flags land on the next statement
+
+    # -- running ------------------------------------------------------------------------------
+    def applies(self, text: str) -> bool:
+        """Cheap pre-check on the module's code: skip the pass when it cannot match."""
+        return "prefect" in text
+
+    def run(self, tree: cst.Module) -> cst.Module:
+        self.imports = ImportTable(tree, self.state.entry.module_in)
+        out = tree.visit(self)
+        if self.pending:  # a flag outside any statement (should not happen): keep it visible
+            self.state.flags.extend(self.pending)
+            self.pending = []
+        return out
+
+    # -- helpers ------------------------------------------------------------------------------
+    def p1(self, node: cst.BaseExpression) -> str | None:
+        return self.imports.p1(node)
+
+    def qualify(self, node: cst.BaseExpression) -> str | None:
+        return self.imports.qualify(node)
+
+
+def code_of(node: cst.CSTNode) -> str:
+    """The source of one node (for messages)."""
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def kwarg(call: cst.Call, name: str, position: int | None = None) -> cst.Arg | None:
+    """The argument named ``name`` (or at ``position`` when given positionally)."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    if position is not None:
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if len(positional) > position:
+            return positional[position]
+    return None
