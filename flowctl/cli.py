@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from flowctl import deploy, diff, migrate, operate, status, validate
+from flowctl.convert import cli as convert_cli
 
 app = typer.Typer(
     name="flowctl",
@@ -35,6 +36,8 @@ app.command("health")(migrate.health_command)
 app.command("metrics")(migrate.metrics_command)
 app.command("alerts")(migrate.alerts_command)
 app.add_typer(migrate.migration_app)
+app.command("convert")(convert_cli.convert_command)
+app.add_typer(convert_cli.legacy_app)
 
 
 def main() -> None:
