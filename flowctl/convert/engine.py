@@ -16,6 +16,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from flowctl.convert.index import Entry, Index, collect
 from flowctl.convert.model import TODO_PREFIX, Flag, ModuleResult
 from flowctl.convert.rules import RULE_IDS, RULES, FileState
+from flowctl.convert.rules.flow import FlowResults
 
 HEADER = "# Converted from {source} by flowctl convert; see docs/convert.md."
 FIRST_PARTY = ("flowlib", "flows", "tasks")
@@ -60,6 +61,8 @@ def convert_entry(
         rule = rule_cls(state)
         if rule.applies(entry.text):
             tree = rule.run(tree)
+    if state.flow_functions:
+        tree = tree.visit(FlowResults(state.flow_functions))
     tree = AddImportsVisitor(state.context).transform_module(tree)
     header = cst.EmptyLine(comment=cst.Comment(HEADER.format(source=entry.rel)))
     if not entry.rel.endswith("__init__.py") or tree.body:
@@ -125,11 +128,11 @@ def wrap_long_lines(modules: list[ModuleResult], warnings: list[str]) -> None:
     for m in modules:
         if m.code is None:
             continue
-        original = set(m.original.splitlines())
+        skipped: set[str] = set()
         for _ in range(50):  # each pass formats the last long line; line numbers above stay
             lines = m.code.splitlines()
             long = [
-                i + 1 for i, line in enumerate(lines) if len(line) > 100 and line not in original
+                i + 1 for i, line in enumerate(lines) if len(line) > 100 and line not in skipped
             ]
             if not long:
                 break
@@ -148,7 +151,7 @@ def wrap_long_lines(modules: list[ModuleResult], warnings: list[str]) -> None:
             proc = subprocess.run(cmd, input=m.code, capture_output=True, text=True, check=False)
             if proc.returncode != 0 or proc.stdout == m.code:
                 warnings.append(f"{m.path_out}:{long[-1]}: line longer than 100 columns left as is")
-                original.add(lines[long[-1] - 1])
+                skipped.add(lines[long[-1] - 1])
                 continue
             m.code = proc.stdout
 

@@ -145,3 +145,18 @@ def kwarg(call: cst.Call, name: str, position: int | None = None) -> cst.Arg | N
         if len(positional) > position:
             return positional[position]
     return None
+
+
+def format_snippet(code: str, width: int) -> str:
+    """``code`` formatted by ruff at ``width`` columns when a line is longer (else unchanged)."""
+    if all(len(line) <= width for line in code.splitlines()):
+        return code
+    try:
+        from ruff.__main__ import find_ruff_bin
+    except ImportError:
+        return code
+    import subprocess
+
+    cmd = [str(find_ruff_bin()), "format", "--isolated", "--line-length", str(width), "-"]
+    proc = subprocess.run(cmd, input=code, capture_output=True, text=True, check=False)
+    return proc.stdout.rstrip("\n") if proc.returncode == 0 else code

@@ -59,6 +59,57 @@ def identifier(name: str) -> str:
     return ident
 
 
+def flow_results(body: list[cst.BaseStatement]) -> list[str]:
+    """Names a flow body assigns and never reads again: the flow returns them."""
+    out: list[str] = []
+    for i, stmt in enumerate(body):
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if not isinstance(small, cst.Assign):
+                continue
+            for target in small.targets:
+                found = [target.target] if isinstance(target.target, cst.Name) else []
+                if isinstance(target.target, cst.Tuple):
+                    found = [e.value for e in target.target.elements]
+                later = set().union(*(names_in(s) for s in body[i + 1 :]))
+                for name in found:
+                    if isinstance(name, cst.Name) and name.value not in later and name.value not in out:
+                        out.append(name.value)
+    return out
+
+
+class FlowResults(cst.CSTTransformer):
+    """After all rules: each converted flow returns what its body computed and did not use."""
+
+    def __init__(self, functions: set[str]) -> None:
+        super().__init__()
+        self.functions = functions
+
+    def leave_FunctionDef(  # noqa: N802
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef:
+        if updated_node.name.value not in self.functions:
+            return updated_node
+        body = list(updated_node.body.body)
+        last = body[-1] if body else None
+        if not (
+            isinstance(last, cst.SimpleStatementLine)
+            and isinstance(last.body[0], cst.Return)
+            and isinstance(last.body[0].value, cst.Dict)
+        ):
+            return updated_node
+        ret = last.body[0]
+        assert isinstance(ret.value, cst.Dict)
+        first = ret.value.elements[0]
+        names = flow_results(body[:-1])
+        elements = [first.with_changes(comma=cst.MaybeSentinel.DEFAULT)] + [
+            cst.DictElement(cst.SimpleString(f'"{n}"'), cst.Name(n)) for n in names
+        ]
+        new = last.with_changes(body=[ret.with_changes(value=ret.value.with_changes(elements=elements))])
+        return updated_node.with_changes(body=updated_node.body.with_changes(body=[*body[:-1], new]))
+
+
 @dataclass
 class _Flow:
     var: str
@@ -79,21 +130,27 @@ class FlowRule(Rule):
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:  # noqa: N802
         body = list(updated_node.body)
         flows: dict[str, _Flow] = {}
-        position: dict[str, int] = {}
-        out: list[cst.BaseStatement | None] = []
+        out: list[cst.BaseStatement | str] = []  # a str marks where a flow's function lands
+        runs: list[cst.BaseStatement] = []
         for stmt in body:
             made = self._flow_definition(stmt)
             if made is not None:
                 flows[made.var] = made
-                position[made.var] = len(out)
-                out.append(None)  # the function lands here (or later, imperative flows)
+                out.append(made.var)
                 continue
             var = self._flow_statement(stmt, flows)
+            if var is None and flows and self._parameter_assign(stmt):
+                var = list(flows)[-1]
+                flows[var].body.append(stmt)
             if var is not None:
-                position[var] = len(out)
+                out.remove(var)
+                out.append(var)  # an imperative flow's function lands after its last step
                 continue
             if self._is_main(stmt) and flows:
                 out.append(stmt)  # rewritten below, once functions have names
+                continue
+            if flows and self._flow_call_statement(stmt, flows):
+                runs.append(stmt)
                 continue
             used = names_in(stmt) & set(flows)
             if used and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
@@ -111,34 +168,67 @@ class FlowRule(Rule):
         if not flows:
             return updated_node
         functions: dict[str, str] = {}
-        for var, spec in flows.items():
+        for var in flows:
             self.state.entry.defined.discard(var)
         taken = set(self.state.entry.defined)
+        made_functions: dict[str, cst.FunctionDef] = {}
         for var, spec in flows.items():
             fn_name, func = self._function(spec, len(flows), taken)
             taken.add(fn_name)
             functions[var] = fn_name
+            made_functions[var] = func
             self.state.flow_functions.add(fn_name)
-            if out[position[var]] is None:
-                out[position[var]] = func
-            else:
-                out.insert(position[var] + 1, func)
-                for other in position:
-                    if position[other] > position[var]:
-                        position[other] += 1
         final: list[cst.BaseStatement] = []
         has_main = False
-        for stmt in out:
-            if stmt is None:
+        for item in out:
+            if isinstance(item, str):
+                final.append(made_functions[item])
                 continue
-            if self._is_main(stmt):
+            if self._is_main(item):
                 has_main = True
-                stmt = self._main(stmt, functions)
-            final.append(stmt)
+                item = self._main(item, functions, runs)
+            final.append(item)
         if not has_main:
             first = next(iter(functions.values()))
-            final.append(self._main_block(first))
+            for run in runs:
+                small = run.body[0] if isinstance(run, cst.SimpleStatementLine) else None
+                call = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
+                if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute):
+                    if call.func.attr.value == "register" and isinstance(call.func.value, cst.Name):
+                        self._register(call, functions[call.func.value.value])
+            if runs:
+                self.flag(
+                    "flow.run() / flow.register() at import",
+                    "the module ran or registered its flow when imported; it now runs from the "
+                    "__main__ block (python -m <module>), and deploys with prefect deploy",
+                )
+            final.append(self._attach(self._main_block(first)))
         return updated_node.with_changes(body=final)
+
+    def _parameter_assign(self, stmt: cst.BaseStatement) -> bool:
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            return False
+        small = stmt.body[0]
+        return (
+            isinstance(small, cst.Assign)
+            and isinstance(small.value, cst.Call)
+            and self.p1(small.value.func) in ("Parameter", "DateTimeParameter")
+        )
+
+    @staticmethod
+    def _flow_call_statement(stmt: cst.BaseStatement, flows: dict[str, _Flow]) -> bool:
+        """``flow.run(...)`` / ``flow.register(...)`` as a statement of its own."""
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            return False
+        small = stmt.body[0]
+        call = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
+        return (
+            isinstance(call, cst.Call)
+            and isinstance(call.func, cst.Attribute)
+            and isinstance(call.func.value, cst.Name)
+            and call.func.value.value in flows
+            and call.func.attr.value in ("run", "register", "visualize")
+        )
 
     # -- recognising flows --------------------------------------------------------------------
     def _flow_call(self, node: cst.BaseExpression | None) -> tuple[bool, str | None]:
@@ -450,15 +540,20 @@ class FlowRule(Rule):
         info.clocks = [c for c in clocks if isinstance(c, Clock)]
 
     def _config(self, node: cst.BaseExpression, kinds: set[str], what: str) -> dict[str, Any]:
-        if not isinstance(node, cst.Call) or self.p1(node.func) not in kinds:
+        table = self.imports
+        if isinstance(node, (cst.Name, cst.Attribute)):  # a constant, maybe in another module
+            found = self.state.index.lookup(self.qualify(node) or "")
+            if found is not None:
+                node, table = found
+        if not isinstance(node, cst.Call) or table.p1(node.func) not in kinds:
             self.flag(what, f"not a known Prefect 1 {what}; set the deployment's job variables")
             return {}
-        out: dict[str, Any] = {"type": self.p1(node.func)}
+        out: dict[str, Any] = {"type": table.p1(node.func)}
         for arg in node.args:
             if arg.keyword is None:
                 continue
             try:
-                out[arg.keyword.value] = self._read(arg.value)
+                out[arg.keyword.value] = evaluate(arg.value, table, self.state.index.lookup)
             except Unreadable:
                 self.flag(
                     f"{what} {arg.keyword.value}",
@@ -520,41 +615,20 @@ class FlowRule(Rule):
             f"    {env_var} = {resolve}(target_env)\n"
             f'    {logger}().info("%s into %s (sample=%s)", {json.dumps(label)}, {env_var}, sample)\n'
         )
-        results = ", ".join(f'"{n}": {n}' for n in self._results(body))
+        results = ", ".join(f'"{n}": {n}' for n in flow_results(body))
         code += f'    return {{"target_env": {env_var}{", " if results else ""}{results}}}\n'
         func = cst.parse_statement(code)
         assert isinstance(func, cst.FunctionDef) and isinstance(func.body, cst.IndentedBlock)
         head, ret = list(func.body.body[:-1]), func.body.body[-1]
         new_body = [*head, *body, ret]
-        leading = [cst.EmptyLine(), cst.EmptyLine()] if not spec.leading else spec.leading
+        leading = list(spec.leading)
+        blanks = 0
+        for line in leading:
+            if line.comment is not None:
+                break
+            blanks += 1
+        leading = [cst.EmptyLine(indent=False)] * max(0, 2 - blanks) + leading
         return func.with_changes(body=func.body.with_changes(body=new_body), leading_lines=leading)
-
-    @staticmethod
-    def _results(body: list[cst.BaseStatement]) -> list[str]:
-        """Names the flow body assigns and never reads again: the flow returns them."""
-        out: list[str] = []
-        for i, stmt in enumerate(body):
-            if not isinstance(stmt, cst.SimpleStatementLine):
-                continue
-            for small in stmt.body:
-                if not isinstance(small, cst.Assign):
-                    continue
-                for target in small.targets:
-                    names = [target.target] if isinstance(target.target, cst.Name) else []
-                    if isinstance(target.target, cst.Tuple):
-                        names = [
-                            e.value for e in target.target.elements if isinstance(e.value, cst.Name)
-                        ]
-                    for name in names:
-                        assert isinstance(name, cst.Name)
-                        later = (
-                            set().union(*(names_in(s) for s in body[i + 1 :]))
-                            if body[i + 1 :]
-                            else set()
-                        )
-                        if name.value not in later and name.value not in out:
-                            out.append(name.value)
-        return out
 
     # -- __main__ ------------------------------------------------------------------------------
     @staticmethod
@@ -572,50 +646,68 @@ class FlowRule(Rule):
         )
         return stmt.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
 
-    def _main(self, stmt: cst.BaseStatement, functions: dict[str, str]) -> cst.BaseStatement:
+    def _main(
+        self, stmt: cst.BaseStatement, functions: dict[str, str], runs: list[cst.BaseStatement]
+    ) -> cst.BaseStatement:
         assert isinstance(stmt, cst.If) and isinstance(stmt.body, cst.IndentedBlock)
-        run_cli = self.state.need("flowlib.runtime", "run_cli")
         kept: list[cst.BaseStatement] = []
         done = False
-        for inner in stmt.body.body:
-            call = None
-            if isinstance(inner, cst.SimpleStatementLine) and isinstance(inner.body[0], cst.Expr):
-                call = inner.body[0].value
-            if (
+        for inner in [*runs, *stmt.body.body]:
+            small = inner.body[0] if isinstance(inner, cst.SimpleStatementLine) else None
+            call = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
+            if not (
                 isinstance(call, cst.Call)
                 and isinstance(call.func, cst.Attribute)
                 and isinstance(call.func.value, cst.Name)
                 and call.func.value.value in functions
             ):
-                fn = functions[call.func.value.value]
-                method = call.func.attr.value
-                if method == "register":
-                    project = kwarg(call, "project_name", 0)
-                    if project is not None:
-                        try:
-                            name = self._read(project.value)
-                            for info in self.state.flows:
-                                if info.function == fn and isinstance(name, str):
-                                    info.project = self.state.project or name
-                        except Unreadable:
-                            pass
-                elif method == "run" and call.args:
-                    self.flag(
-                        f"{fn}.run(...)", "pass the values as command-line options of run_cli"
-                    )
-                if not done:
-                    line = cst.parse_statement(f"raise SystemExit({run_cli}({fn}))\n")
-                    kept.append(self._attach(line.with_changes(leading_lines=inner.leading_lines)))
-                    done = True
+                kept.append(inner)
                 continue
-            kept.append(inner)
-        if not kept:
-            kept.append(
-                cst.parse_statement(
-                    f"raise SystemExit({run_cli}({next(iter(functions.values()))}))\n"
+            fn = functions[call.func.value.value]
+            method = call.func.attr.value
+            if method == "register":
+                self._register(call, fn)
+            if isinstance(small, cst.Assign) and method == "run":
+                # state = flow.run(): the flow called with return_state=True gives its State
+                self.flag(
+                    f"{fn}.run(...) result",
+                    "calling the flow runs it; return_state=True returns its final State "
+                    "(pass the old parameters= as keyword arguments)",
+                    PREFECT_GUIDE,
                 )
-            )
+                args = [a for a in call.args if a.keyword is None or a.keyword.value != "parameters"]
+                params = kwarg(call, "parameters")
+                if params is not None and isinstance(params.value, cst.Dict):
+                    for el in params.value.elements:
+                        if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString):
+                            args.append(cst.Arg(el.value, keyword=cst.Name(str(el.key.evaluated_value))))
+                args.append(cst.Arg(cst.Name("True"), keyword=cst.Name("return_state")))
+                new_call = cst.Call(func=cst.Name(fn), args=args)
+                kept.append(self._attach(inner.with_changes(body=[small.with_changes(value=new_call)])))  # type: ignore[union-attr]
+                continue
+            if method == "run" and call.args:
+                self.flag(f"{fn}.run(...)", "pass the values as command-line options of run_cli")
+            if not done:
+                run_cli = self.state.need("flowlib.runtime", "run_cli")
+                line = cst.parse_statement(f"raise SystemExit({run_cli}({fn}))\n")
+                kept.append(self._attach(line.with_changes(leading_lines=inner.leading_lines)))
+                done = True
+        if not kept:
+            run_cli = self.state.need("flowlib.runtime", "run_cli")
+            kept.append(cst.parse_statement(f"raise SystemExit({run_cli}({next(iter(functions.values()))}))\n"))
         return stmt.with_changes(body=stmt.body.with_changes(body=kept))
+
+    def _register(self, call: cst.Call, fn: str) -> None:
+        project = kwarg(call, "project_name", 0)
+        if project is None:
+            return
+        try:
+            name = self._read(project.value)
+        except Unreadable:
+            return
+        for info in self.state.flows:
+            if info.function == fn and isinstance(name, str):
+                info.project = self.state.project or name
 
     # -- flows built elsewhere ------------------------------------------------------------------
     def leave_FunctionDef(  # noqa: N802

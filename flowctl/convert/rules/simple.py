@@ -7,8 +7,9 @@ from datetime import timedelta
 import libcst as cst
 
 from flowctl.convert.evaluate import Unreadable, evaluate
-from flowctl.convert.model import PREFECT_GUIDE
-from flowctl.convert.rules.base import Rule, code_of, kwarg
+from flowctl.convert.model import MIGRATION_DOC, PREFECT_GUIDE, Flag
+from flowctl.convert.names import ImportTable
+from flowctl.convert.rules.base import Rule, code_of, format_snippet, kwarg, todo_lines
 
 RUNTIME = "flowlib.runtime"
 
@@ -123,7 +124,7 @@ class SignalsRule(Rule):
             self.flag(
                 f"signals.{name}",
                 "Prefect 2 has no signals: this now raises RuntimeError (the run fails); for "
-                "'nothing to do' return early from the flow instead (MIGRATION.md: signals.SKIP)",
+                "'nothing to do' return early from the flow instead (row signals.SKIP)",
             )
             return updated_node.with_changes(func=cst.Name("RuntimeError"))
         return updated_node
@@ -223,40 +224,148 @@ class TaskDecoratorRule(Rule):
         return cst.Call(func=cst.Attribute(value=value, attr=cst.Name("total_seconds")))
 
 
+TASK_OPTIONS = {
+    "name", "slug", "tags", "max_retries", "retry_delay", "timeout", "trigger",
+    "skip_on_upstream_skip", "cache_for", "cache_validator", "cache_key", "checkpoint",
+    "state_handlers", "on_failure", "log_stdout", "log_stderr", "result", "target",
+    "task_run_name", "nout",
+}  # fmt: skip
+
+
 class TaskClassRule(Rule):
-    """``class X(Task)`` with ``run()``: flagged (a @task function is the Prefect 2 form)."""
+    """``class X(Task)`` with ``run()`` → a plain class; each instance → ``task(X(...).run)``.
+
+    ``@defaults_from_attrs("a")`` becomes ``a = self.a if a is None else a`` at the top of
+    ``run``; the Prefect 1 task options given to the constructor (``name``, ``max_retries``...)
+    move to ``task(...)``, converted like ``@task`` options.
+    """
 
     id = "task-class"
-    summary = "Task subclasses flagged; @defaults_from_attrs removed"
+    summary = "Task subclasses → plain classes whose run() is wrapped by task(); instances too"
+
+    def _is_task_class(self, node: cst.BaseExpression) -> bool:
+        return self.p1(node) == "Task" or (self.qualify(node) or "") in self.state.index.task_classes
 
     def leave_ClassDef(  # noqa: N802
         self, original_node: cst.ClassDef, updated_node: cst.ClassDef
     ) -> cst.ClassDef:
-        bases = [self.qualify(b.value) or "" for b in original_node.bases]
-        if any(self.p1(b.value) == "Task" for b in original_node.bases) or any(
-            b in self.state.index.task_classes for b in bases
-        ):
+        bases = list(updated_node.bases)
+        kept = [b for b in bases if self.p1(b.value) != "Task"]
+        if len(kept) == len(bases):
+            return updated_node
+        if kept:
+            kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        has_run = any(
+            isinstance(s, cst.FunctionDef) and s.name.value == "run" for s in updated_node.body.body
+        )
+        if not has_run:
             self.flag(
-                f"Task subclass {original_node.name.value}",
-                "turn run() into a @task function (its __init__ options become @task "
-                "arguments or function parameters); Prefect 2 does not call run()",
+                f"Task subclass {original_node.name.value} without run()",
+                "turn it into a @task function",
             )
-        return updated_node
+        return updated_node.with_changes(
+            bases=kept,
+            lpar=cst.MaybeSentinel.DEFAULT if kept else cst.MaybeSentinel.DEFAULT,
+            rpar=cst.MaybeSentinel.DEFAULT,
+        ) if kept else updated_node.with_changes(bases=[], lpar=cst.MaybeSentinel.DEFAULT, rpar=cst.MaybeSentinel.DEFAULT)
 
     def leave_FunctionDef(  # noqa: N802
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
         kept = []
+        attrs: list[str] = []
         for dec in updated_node.decorators:
             target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
             if self.p1(target) == "defaults_from_attrs":
-                self.flag(
-                    "@defaults_from_attrs",
-                    "removed: run() no longer fills missing arguments from self; pass them",
-                )
+                if isinstance(dec.decorator, cst.Call):
+                    attrs.extend(
+                        str(a.value.evaluated_value)
+                        for a in dec.decorator.args
+                        if isinstance(a.value, cst.SimpleString)
+                    )
                 continue
             kept.append(dec)
-        return updated_node.with_changes(decorators=kept)
+        if not attrs:
+            return updated_node
+        lines = [cst.parse_statement(f"{a} = self.{a} if {a} is None else {a}") for a in attrs]
+        body = list(updated_node.body.body)
+        at = 1 if body and _is_docstring(body[0]) else 0
+        body[at:at] = lines
+        return updated_node.with_changes(
+            decorators=kept, body=updated_node.body.with_changes(body=body)
+        )
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:  # noqa: N802
+        call = updated_node.value
+        if not isinstance(call, cst.Call) or not self._is_task_class(call.func):
+            return updated_node
+        ctor = [a for a in call.args if a.keyword is None or a.keyword.value not in TASK_OPTIONS]
+        options = [a for a in call.args if a.keyword is not None and a.keyword.value in TASK_OPTIONS]
+        if ctor:
+            ctor[-1] = ctor[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        task = self.state.need("prefect", "task")
+        if not any(a.keyword is not None and a.keyword.value == "name" for a in options):
+            label = code_of(call.func).rsplit(".", 1)[-1]
+            options.append(cst.Arg(cst.SimpleString(f'"{label}"'), keyword=cst.Name("name")))
+        converted = TaskDecoratorRule(self.state)
+        converted.imports = self.imports
+        wrapped = converted.convert(cst.Call(func=cst.Name(task), args=options))
+        self.pending.extend(converted.pending)
+        run = cst.Attribute(value=call.with_changes(args=ctor), attr=cst.Name("run"))
+        first = cst.Arg(run, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        rest = [
+            a.with_changes(equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+            for a in wrapped.args
+        ]
+        for i in range(len(rest) - 1):
+            rest[i] = rest[i].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+        return updated_node.with_changes(value=wrapped.with_changes(args=[first, *rest]))
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+class ResourceManagerRule(Rule):
+    """``@resource_manager`` class with setup/cleanup → a context manager class."""
+
+    id = "resource-manager"
+    summary = "@resource_manager classes → context managers (__enter__ = setup, __exit__ = cleanup)"
+
+    def leave_ClassDef(  # noqa: N802
+        self, original_node: cst.ClassDef, updated_node: cst.ClassDef
+    ) -> cst.ClassDef:
+        decorators = list(updated_node.decorators)
+        kept = [
+            d
+            for d in decorators
+            if self.p1(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator)
+            != "resource_manager"
+        ]
+        if len(kept) == len(decorators):
+            return updated_node
+        methods = {s.name.value for s in updated_node.body.body if isinstance(s, cst.FunctionDef)}
+        if "setup" not in methods:
+            self.flag("resource_manager without setup()", "write __enter__/__exit__ by hand")
+            return updated_node.with_changes(decorators=kept)
+        cleanup = "self.cleanup(self._resource)" if "cleanup" in methods else "pass"
+        extra = cst.parse_module(
+            "def __enter__(self):\n"
+            "    self._resource = self.setup()\n"
+            "    return self._resource\n"
+            "\n"
+            "def __exit__(self, *exc_info):\n"
+            f"    {cleanup}\n"
+        ).body
+        body = [
+            *updated_node.body.body,
+            *(s.with_changes(leading_lines=[cst.EmptyLine(indent=False)]) for s in extra),
+        ]
+        return updated_node.with_changes(decorators=kept, body=updated_node.body.with_changes(body=body))
 
 
 class SecretsRule(Rule):
@@ -429,7 +538,7 @@ class KvStoreRule(Rule):
     """The key-value store → Prefect Variables (reads); writes flagged."""
 
     id = "kv-store"
-    summary = "get_key_value → Variable.get; set/delete/list flagged; resource_manager flagged"
+    summary = "get_key_value → Variable.get; set/delete/list flagged"
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
         name = self.p1(original_node.func)
@@ -442,19 +551,6 @@ class KvStoreRule(Rule):
                 "the Prefect 1 key-value store is gone: keep the value in a Prefect Variable "
                 "(prefect variable set) or, for watermarks, in the lake (tasks.lake)",
             )
-        return updated_node
-
-    def leave_ClassDef(  # noqa: N802
-        self, original_node: cst.ClassDef, updated_node: cst.ClassDef
-    ) -> cst.ClassDef:
-        for dec in original_node.decorators:
-            target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
-            if self.p1(target) == "resource_manager":
-                self.flag(
-                    "resource_manager",
-                    "use a context manager (with ...:) inside the flow; setup/cleanup become "
-                    "__enter__/__exit__",
-                )
         return updated_node
 
 
@@ -486,3 +582,59 @@ class EnvironRule(Rule):
             "move this setting there",
             "README.md, Environments",
         )
+
+
+class DeploymentConfigRule(Rule):
+    """Module-level schedules, run configs, storage and executors → commented out, flagged.
+
+    Their values moved into the deployment entries (``prefect.yaml``); the assignments would
+    call Prefect 1 classes at import, so they are kept as comments under a TODO.
+    """
+
+    id = "deployment-config"
+    summary = "module-level Schedule/clock/run config/storage/executor objects commented out"
+
+    KINDS = {
+        "CronClock", "IntervalClock", "DatesClock", "Schedule", "CronSchedule",
+        "IntervalSchedule", "KubernetesRun", "DockerRun", "LocalRun", "UniversalRun", "ECSRun",
+        "VertexRun", "LocalDaskExecutor", "DaskExecutor", "LocalExecutor", "Docker", "GitHub",
+        "GitLab", "Bitbucket", "S3", "GCS", "Azure", "Local", "Git",
+    }  # fmt: skip
+
+    def run(self, tree: cst.Module) -> cst.Module:
+        self.imports = ImportTable(tree, self.state.entry.module_in)
+        body: list[cst.BaseStatement] = []
+        carry: list[cst.EmptyLine] = []
+        for stmt in tree.body:
+            kind = self._kind(stmt)
+            if kind is None:
+                if carry:
+                    stmt = stmt.with_changes(leading_lines=[*carry, *stmt.leading_lines])
+                    carry = []
+                body.append(stmt)
+                continue
+            flag = Flag(
+                self.id,
+                f"Prefect 1 {kind} at module level",
+                "its values are in the deployment entry (deployments/<project>/prefect.yaml: "
+                "schedules, work_pool.job_variables, pull); the assignment is kept as a comment "
+                f"(see {MIGRATION_DOC})",
+            )
+            self.state.flags.append(flag)
+            carry.extend(stmt.leading_lines)
+            carry.extend(cst.EmptyLine(comment=cst.Comment(line)) for line in todo_lines(flag))
+            code = cst.Module(body=[stmt.with_changes(leading_lines=[])]).code.rstrip("\n")
+            code = format_snippet(code, 96)
+            carry.extend(cst.EmptyLine(comment=cst.Comment(f"# {line}".rstrip())) for line in code.splitlines())
+        if carry:
+            return tree.with_changes(body=body, footer=[*carry, *tree.footer])
+        return tree.with_changes(body=body)
+
+    def _kind(self, stmt: cst.BaseStatement) -> str | None:
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            return None
+        small = stmt.body[0]
+        if not isinstance(small, (cst.Assign, cst.AnnAssign)) or not isinstance(small.value, cst.Call):
+            return None
+        kind = self.p1(small.value.func)
+        return kind if kind in self.KINDS else None
