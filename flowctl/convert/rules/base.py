@@ -54,8 +54,14 @@ class FileState:
 def todo_lines(flag: Flag) -> list[str]:
     """The comment lines of one flag: ``# TODO(flowctl convert): <construct>: <action>``."""
     text = f"{flag.construct}: {flag.action}"
-    lines = textwrap.wrap(text, TODO_WIDTH - len(TODO_PREFIX)) or [""]
-    return [f"{TODO_PREFIX} {lines[0]}"] + [f"#   {line}" for line in lines[1:]]
+    return textwrap.wrap(
+        text,
+        TODO_WIDTH,
+        initial_indent=f"{TODO_PREFIX} ",
+        subsequent_indent="#   ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [TODO_PREFIX]
 
 
 def with_todos(node: cst.CSTNodeT, flags: list[Flag]) -> cst.CSTNodeT:

@@ -431,7 +431,7 @@ class FlowRule(Rule):
         required = required_arg is not None and code_of(required_arg.value) == "True"
         if default is None and required_arg is None:
             required = True  # Parameter("x") with neither default nor required: required
-        param = Param(name=name, required=required)
+        param = Param(name=name, required=required, annotation="str" if required else "str | None")
         if default is not None and not required:
             param.default_src = code_of(default.value)
             try:

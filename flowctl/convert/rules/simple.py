@@ -374,6 +374,26 @@ class SecretsRule(Rule):
     id = "secrets"
     summary = "PrefectSecret / prefect.client.Secret → Secret blocks"
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.nesting = 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:  # noqa: N802
+        self.nesting += 1
+
+    def leave_FunctionDef(  # noqa: N802
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef:
+        self.nesting -= 1
+        return updated_node
+
+    def visit_With(self, node: cst.With) -> None:  # noqa: N802
+        self.nesting += 1
+
+    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:  # noqa: N802
+        self.nesting -= 1
+        return updated_node
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
         func = original_node.func
         if (
@@ -404,6 +424,12 @@ class SecretsRule(Rule):
             "(prefect block create secret), or read it from the environment via flowlib.settings",
             PREFECT_GUIDE,
         )
+        if self.nesting == 0:
+            self.flag(
+                f"secret {name} at import",
+                "the block is now loaded when the module is imported (it needs the Prefect "
+                "API then); move the load into the flow or task that uses it",
+            )
         return cst.parse_expression(f'{secret}.load("{block}").get()')
 
 
@@ -442,7 +468,7 @@ class LibraryTasksRule(Rule):
         code = (
             f'@{task}(name="{name}"{retries})\n'
             f"def {name}(command: str{default}, env: dict[str, str] | None = None) -> {returns}:\n"
-            f'    """Run a shell command (was a Prefect 1 ShellTask); fails on a non-zero exit."""\n'
+            f'    """Run a shell command (replaces a Prefect 1 shell task); fails on a non-zero exit."""\n'
             f"    result = subprocess.run(  # noqa: S602 - a shell command, as ShellTask ran it\n"
             f"        {prefix}command, shell=True, check=True, capture_output=True, text=True, env=env\n"
             f"    )\n"
@@ -497,13 +523,16 @@ class FlowOfFlowsRule(Rule):
             self.flag("create_flow_run", "flow_name is not a literal: name the deployment")
             return call
         run = self.state.need("prefect.deployments", "run_deployment")
-        args = [cst.Arg(cst.SimpleString(f'"{target}"'), keyword=cst.Name("name"))]
+        template = cst.parse_expression(f'{run}(name="{target}", parameters=_P_, timeout=0)')
+        assert isinstance(template, cst.Call)
+        args = [template.args[0]]
         params = kwarg(call, "parameters")
         if params is not None:
-            args.append(cst.Arg(params.value, keyword=cst.Name("parameters")))
+            args.append(template.args[1].with_changes(value=params.value))
         if not wait:
-            args.append(cst.Arg(cst.Integer("0"), keyword=cst.Name("timeout")))
-        return cst.Call(func=cst.Name(run), args=args)
+            args.append(template.args[2])
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+        return template.with_changes(args=args)
 
     def leave_SimpleStatementLine(  # noqa: N802
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
@@ -528,7 +557,7 @@ class FlowOfFlowsRule(Rule):
         code = (
             f'@{task}(name="{target.value}")\n'
             f"def {target.value}(parameters: dict[str, object] | None = None) -> object:\n"
-            f'    """Run the deployment {deployment} (was a Prefect 1 StartFlowRun)."""\n'
+            f'    """Run the deployment {deployment} (replaces a Prefect 1 start-flow-run task)."""\n'
             f'    return {run}(name="{deployment}", parameters=parameters or {{}}, timeout={timeout})\n'
         )
         return cst.parse_statement(code).with_changes(leading_lines=updated_node.leading_lines)

@@ -1,0 +1,45 @@
+# Converted from before.py by flowctl convert; see docs/convert.md.
+from prefect import flow, task
+
+from flowlib.hooks import FAILURE_HOOKS
+from flowlib.runtime import run_cli, run_logger
+from flowlib.settings import TargetEnv, resolve_target_env
+
+
+@task
+def is_big(n):
+    return n > 10
+
+
+@task
+def big():
+    return "big"
+
+
+@task
+def small():
+    return "small"
+
+
+@flow(
+    name="demo-case",
+    on_failure=FAILURE_HOOKS,
+    on_crashed=FAILURE_HOOKS,
+)
+def before(target_env: TargetEnv | None = None, sample: bool = False) -> dict[str, object]:
+    """Converted from the Prefect 1 flow demo-case by flowctl convert."""
+    env = resolve_target_env(target_env)
+    run_logger().info("%s into %s (sample=%s)", "demo-case", env, sample)
+    cond = is_big(5)
+    a = None
+    b = None
+    if cond:
+        a = big()
+    if not cond:
+        b = small()
+    result = a if a is not None else b
+    return {"target_env": env, "result": result}
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(before))
