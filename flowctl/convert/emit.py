@@ -299,23 +299,33 @@ def migration_yaml(current: str | None, project: str, flows: list[FlowInfo]) -> 
 
 
 # -- tests -----------------------------------------------------------------------------------------
-def test_skeleton(info: FlowInfo) -> str:
-    """A test at the mirrored path: the flow imports, keeps its name and its parameters."""
-    names = ["target_env", "sample", *(p.name for p in info.params)]
-    expected = ", ".join(f'"{n}"' for n in dict.fromkeys(names))
-    return f'''"""{CONVERTED} from {info.source}: the converted flow keeps its name and parameters."""
-
-import inspect
-
-from {info.module_out} import {info.function}
-
-
-def test_{info.function}_is_the_legacy_flow_with_its_parameters() -> None:
-    assert {info.function}.name == "{info.legacy_name}"
-    parameters = inspect.signature({info.function}.fn).parameters
-    assert set(parameters) == {{{expected}}}
-
-
-# TODO(flowctl convert): run the flow against the sample API and compare its lake with the
-#   legacy flow's (tests/flows/test_dual_run.py shows how; docs/convert.md)
-'''
+def test_skeleton(flows: list[FlowInfo]) -> str:
+    """A test at the mirrored path: each flow imports, keeps its name and its parameters."""
+    first = flows[0]
+    names = ", ".join(sorted({i.function for i in flows}))
+    out = [
+        f'"""{CONVERTED} from {first.source}: the converted flows keep names and parameters."""',
+        "",
+        "import inspect",
+        "",
+        f"from {first.module_out} import {names}",
+    ]
+    for info in flows:
+        params = ["target_env", "sample", *(p.name for p in info.params)]
+        expected = ", ".join(f'"{n}"' for n in dict.fromkeys(params))
+        out += [
+            "",
+            "",
+            f"def test_{info.function}_is_the_legacy_flow_with_its_parameters() -> None:",
+            f'    assert {info.function}.name == "{info.legacy_name}"',
+            f"    parameters = inspect.signature({info.function}.fn).parameters",
+            f"    assert set(parameters) == {{{expected}}}",
+        ]
+    out += [
+        "",
+        "",
+        "# TODO(flowctl convert): run the flow against the sample API and compare its lake with the",
+        "#   legacy flow's (tests/flows/test_dual_run.py shows how; docs/convert.md)",
+        "",
+    ]
+    return "\n".join(out)

@@ -115,14 +115,17 @@ def plan_changes(conversion: Conversion, root: Path) -> Plan:
             plan.problems.extend(problems)
             if new != old:
                 plan.changes.append(Change(rel, new, old))
+        by_module: dict[str, list[FlowInfo]] = {}
         for info in flows:
-            folder, _, name = info.path_out.rpartition("/")
+            by_module.setdefault(info.path_out, []).append(info)
+        for path_out, infos in by_module.items():
+            folder, _, name = path_out.rpartition("/")
             rel = f"tests/{folder}/test_{name}"
             old = _read(root / rel)
             if old is not None and CONVERTED not in old.splitlines()[0]:
                 plan.problems.append(f"{rel}: exists and was not made by flowctl convert; not replaced")
                 continue
-            new = test_skeleton(info)
+            new = test_skeleton(infos)
             if new != old:
                 plan.changes.append(Change(rel, new, old))
     return plan

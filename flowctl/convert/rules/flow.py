@@ -196,6 +196,12 @@ class FlowRule(Rule):
                 if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute):
                     if call.func.attr.value == "register" and isinstance(call.func.value, cst.Name):
                         self._register(call, functions[call.func.value.value])
+            if len(functions) > 1:
+                self.flag(
+                    f"{len(functions)} flows in one module",
+                    f"the __main__ block runs {first}; give each flow its own module (the house "
+                    "shape) or run the others with prefect deployment run",
+                )
             if runs:
                 self.flag(
                     "flow.run() / flow.register() at import",

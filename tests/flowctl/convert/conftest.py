@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ast
+import io
 import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 from ruff.__main__ import find_ruff_bin
@@ -33,6 +35,7 @@ def ruff_problems(root: Path) -> str:
     """``ruff check`` (pyflakes, pycodestyle, isort) on converted code; '' when clean."""
     proc = subprocess.run(
         [str(find_ruff_bin()), "check", "--isolated", "--select", "E,F,W,I", "--line-length", "100",
+         "--config", 'lint.isort.known-first-party = ["flowlib", "flows", "tasks"]',
          "--output-format", "concise", "."],
         cwd=root, capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -54,14 +57,27 @@ def flagged_lines(code: str) -> set[int]:
         if isinstance(node, ast.stmt):
             first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
             if first - 1 in todo_ends:
-                end = node.end_lineno or node.lineno
-                if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.With, ast.If, ast.For)):
-                    end = node.body[0].lineno - 1  # the header only
-                flagged.update(range(first, end + 1))
+                # a TODO above a compound statement covers all of it (e.g. a flow built in a def)
+                flagged.update(range(first, (node.end_lineno or node.lineno) + 1))
     for i, line in enumerate(lines, start=1):  # comments (commented-out Prefect 1 code)
         if line.strip().startswith("#"):
             flagged.add(i)
     return flagged
+
+
+def code_only(code: str) -> list[str]:
+    """The module's lines with strings and comments blanked (docstrings may name Prefect 1)."""
+    lines = code.splitlines()
+    out = [list(line) for line in lines]
+    for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+        if tok.type in (tokenize.STRING, tokenize.COMMENT):
+            (r0, c0), (r1, c1) = tok.start, tok.end
+            for r in range(r0, r1 + 1):
+                start = c0 if r == r0 else 0
+                end = c1 if r == r1 else len(out[r - 1])
+                for c in range(start, end):
+                    out[r - 1][c] = " "
+    return ["".join(chars) for chars in out]
 
 
 def prefect1_leftovers(code: str) -> list[str]:
@@ -69,8 +85,8 @@ def prefect1_leftovers(code: str) -> list[str]:
     flagged = flagged_lines(code)
     return [
         f"{i}: {line.strip()}"
-        for i, line in enumerate(code.splitlines(), start=1)
-        if i not in flagged and P1_PATTERNS.search(line.split("#", 1)[0])
+        for i, line in enumerate(code_only(code), start=1)
+        if i not in flagged and P1_PATTERNS.search(line)
     ]
 
 
