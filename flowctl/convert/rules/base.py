@@ -87,33 +87,49 @@ class Rule(cst.CSTTransformer):
         super().__init__()
         self.state = state
         self.pending: list[Flag] = []
+        self.stack: list[list[Flag]] = []
         self.imports = ImportTable(cst.Module(body=[]), state.entry.module_in)
 
     # -- flags --------------------------------------------------------------------------------
+    # Each statement being visited has its own list of flags (a stack): a flag raised in an
+    # `if`/`with`/`def` header lands above that statement, not above the first one in its body.
     def flag(self, construct: str, action: str, ref: str | None = None) -> None:
         """Flag a construct in the statement being visited (a TODO lands above it)."""
         where = ref or self.doc
-        self.pending.append(Flag(self.id, construct, f"{action} (see {where})"))
+        self.add(Flag(self.id, construct, f"{action} (see {where})"))
 
-    def _attach(self, node: cst.CSTNodeT) -> cst.CSTNodeT:
-        if not self.pending:
+    def add(self, flag: Flag) -> None:
+        (self.stack[-1] if self.stack else self.pending).append(flag)
+
+    def _attach(self, node: cst.CSTNodeT, extra: list[Flag] | None = None) -> cst.CSTNodeT:
+        flags = [*self.pending, *(extra or [])]
+        self.pending = []
+        if not flags:
             return node
-        flags, self.pending = self.pending, []
         self.state.flags.extend(flags)
         return with_todos(node, flags)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseStatement):
+            self.stack.append([])
+        return super().on_visit(node)
 
     def on_leave(  # type: ignore[override]
         self, original_node: cst.CSTNode, updated_node: cst.CSTNode
     ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]:
         result = super().on_leave(original_node, updated_node)  # type: ignore[type-var]
-        if not self.pending or not isinstance(original_node, cst.BaseStatement):
+        if not isinstance(original_node, cst.BaseStatement):
+            return result
+        own = self.stack.pop() if self.stack else []
+        if not own and not self.pending:
             return result
         if isinstance(result, cst.BaseStatement):
-            return self._attach(result)
+            return self._attach(result, own)
         if isinstance(result, cst.FlattenSentinel) and result.nodes:
             first, *rest = result.nodes
-            return cst.FlattenSentinel([self._attach(first), *rest])
-        return result  # removed: the flags land on the next statement
+            return cst.FlattenSentinel([self._attach(first, own), *rest])
+        self.pending.extend(own)  # removed: the flags land on the next statement
+        return result
 
     # -- running ------------------------------------------------------------------------------
     def applies(self, text: str) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from flowctl.convert.rules.base import Rule, code_of, kwarg
+from flowctl.convert.model import Flag
+from flowctl.convert.rules.base import Rule, code_of, kwarg, with_todos
 
 
 class FlowBodyRule(Rule):
@@ -209,15 +210,14 @@ class UpstreamRule(FlowBodyRule):
                     out[i] = self._add_wait(prev, call, earlier)
                     break
             else:
-                self.flag(
+                flag = Flag(
+                    self.id,
                     code_of(stmt).strip(),
-                    f"no call assigning {code_of(later)} above; pass wait_for=[...] to the call",
+                    f"no call assigning {code_of(later)} above; pass wait_for=[...] to the call "
+                    f"(see {self.doc})",
                 )
-                self.state.flags.extend(self.pending)
-                from flowctl.convert.rules.base import with_todos
-
-                out.append(with_todos(stmt, self.pending))
-                self.pending = []
+                self.state.flags.append(flag)
+                out.append(with_todos(stmt, [flag]))
         return node.with_changes(body=node.body.with_changes(body=out))
 
     @staticmethod

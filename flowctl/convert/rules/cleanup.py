@@ -55,6 +55,7 @@ class Prefect1ImportsRule(Rule):
         out = super().run(tree)
         if not self.placeholders:
             return out
+        out = _UseFlagger(self.state, {name for name, _ in self.placeholders}).run(out)
         # placeholders right after the last top-level import, so the module still imports
         body = list(out.body)
         last = 0
@@ -225,3 +226,37 @@ class UnusedImportsRule(Rule):
             return cst.RemoveFromParent()
         kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return updated_node.with_changes(names=kept)
+
+
+class _UseFlagger(Rule):
+    """Flags each statement that uses a placeholder of a Prefect 1 name (part of prefect1-imports)."""
+
+    id = "prefect1-imports"
+
+    def __init__(self, state: object, names: set[str]) -> None:
+        super().__init__(state)  # type: ignore[arg-type]
+        self.names = names
+
+    def visit_Import(self, node: cst.Import) -> bool:  # noqa: N802
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:  # noqa: N802
+        return False
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.BaseStatement) and hasattr(node, "leading_lines"):
+            self.comments = " ".join(
+                line.comment.value for line in node.leading_lines if line.comment is not None
+            )
+        return super().on_visit(node)
+
+    def visit_Name(self, node: cst.Name) -> None:  # noqa: N802
+        own = self.stack[-1] if self.stack else self.pending
+        if node.value in getattr(self, "comments", ""):
+            return  # an earlier rule already flagged this statement for the same name
+        if node.value in self.names and not any(node.value in f.construct for f in own):
+            self.flag(
+                f"use of Prefect 1 {node.value}",
+                "this still needs Prefect 1; rewrite it for Prefect 2 or delete it",
+                PREFECT_GUIDE,
+            )

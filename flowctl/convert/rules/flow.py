@@ -715,6 +715,40 @@ class FlowRule(Rule):
             if info.function == fn and isinstance(name, str):
                 info.project = self.state.project or name
 
+    def visit_Module(self, node: cst.Module) -> bool:  # noqa: N802
+        self.flow_vars = set()
+        for stmt in node.body:
+            spec = self._flow_definition(stmt)
+            if spec is not None:
+                self.flow_vars.add(spec.var)
+        return True
+
+    # -- Prefect 1 flow objects the converter cannot see (loaded dynamically) ----------------------
+    RUN_KEYWORDS = {"run_on_schedule", "runner_cls", "context", "parameters", "executor"}
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+        func = original_node.func
+        if not isinstance(func, cst.Attribute):
+            return updated_node
+        if isinstance(func.value, cst.Name) and func.value.value in self.flow_vars:
+            return updated_node  # a flow this rule converts: the __main__ rewrite handles it
+        keywords = {a.keyword.value for a in original_node.args if a.keyword is not None}
+        if func.attr.value == "run" and keywords & {"run_on_schedule", "runner_cls", "context"}:
+            self.flag(
+                f"{code_of(func)}(...)",
+                "looks like a Prefect 1 Flow.run: call the @flow function instead (its "
+                "parameters as keyword arguments; return_state=True for the State)",
+                PREFECT_GUIDE,
+            )
+        elif func.attr.value == "register" and "project_name" in keywords:
+            self.flag(
+                f"{code_of(func)}(project_name=...)",
+                "looks like a Prefect 1 Flow.register: deploy with prefect deploy --all "
+                "(deployments/<project>/prefect.yaml)",
+                PREFECT_GUIDE,
+            )
+        return updated_node
+
     # -- flows built elsewhere ------------------------------------------------------------------
     def leave_FunctionDef(  # noqa: N802
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef

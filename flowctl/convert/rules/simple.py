@@ -310,7 +310,8 @@ class TaskClassRule(Rule):
         converted = TaskDecoratorRule(self.state)
         converted.imports = self.imports
         wrapped = converted.convert(cst.Call(func=cst.Name(task), args=options))
-        self.pending.extend(converted.pending)
+        for flag in converted.pending:
+            self.add(flag)
         run = cst.Attribute(value=call.with_changes(args=ctor), attr=cst.Name("run"))
         first = cst.Arg(run, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
         rest = [

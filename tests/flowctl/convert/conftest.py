@@ -21,7 +21,7 @@ PAIRS = HERE / "pairs"
 
 # Prefect 1 API that must not survive outside a flagged statement
 P1_PATTERNS = re.compile(
-    r"\b(Flow\(|Parameter\(|prefect\.context|max_retries=|retry_delay=|CronClock|IntervalClock|"
+    r"\b(Flow\(|Parameter\(|prefect\.context|task\(.*(max_retries|retry_delay)=|CronClock|IntervalClock|"
     r"CronSchedule|IntervalSchedule|KubernetesRun|DockerRun|LocalRun|UniversalRun|"
     r"LocalDaskExecutor|DaskExecutor|PrefectSecret|StartFlowRun|create_flow_run|"
     r"wait_for_flow_run|ShellTask|signals\.|set_upstream|set_downstream|upstream_tasks|"

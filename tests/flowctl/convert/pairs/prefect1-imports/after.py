@@ -11,5 +11,11 @@ LocalResult = None
 #   https://docs.prefect.io/2.20/guides/migration-guide/)
 slack_notifier = None
 
+# TODO(flowctl convert): use of Prefect 1 LocalResult: this still needs Prefect 1;
+#   rewrite it for Prefect 2 or delete it (see
+#   https://docs.prefect.io/2.20/guides/migration-guide/)
 RESULT = LocalResult(dir="/tmp")
+# TODO(flowctl convert): use of Prefect 1 slack_notifier: this still needs Prefect
+#   1; rewrite it for Prefect 2 or delete it (see
+#   https://docs.prefect.io/2.20/guides/migration-guide/)
 handler = slack_notifier(only_states=["Failed"])

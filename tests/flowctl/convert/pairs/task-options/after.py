@@ -8,9 +8,9 @@ def fetch(url):
     return url
 
 
+# TODO(flowctl convert): @task(trigger=...): dropped a trigger: Prefect 2 tasks run
+#   when called; pass wait_for=[...] and wrap upstream futures in allow_failure()
+#   for all_finished/any_failed; was None (see legacy/MIGRATION.md)
 @task(persist_result=False)
 def keep(x):
-    # TODO(flowctl convert): @task(trigger=...): dropped a trigger: Prefect 2 tasks run
-    #   when called; pass wait_for=[...] and wrap upstream futures in allow_failure()
-    #   for all_finished/any_failed; was None (see legacy/MIGRATION.md)
     return x
