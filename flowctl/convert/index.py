@@ -67,6 +67,8 @@ def collect(paths: Iterable[Path]) -> list[tuple[Path, str]]:
 
 def out_path(rel: str, project: str | None) -> str:
     """Where a module lands in this library: ``flows/[<project>/]<rel>``."""
+    if project and rel.startswith(f"{project}/"):
+        rel = rel[len(project) + 1 :]
     return "/".join(["flows", *([project] if project else []), rel])
 
 
@@ -78,21 +80,49 @@ class Index:
         self.module_map: dict[str, str] = {}
         for path, rel in files:
             module_in = _package_module(path) or path.stem
-            path_out = out_path(rel, project)
-            module_out = path_out.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-            entry = Entry(path, rel, module_in, module_out, path_out, path.read_text("utf-8"))
+            entry = Entry(path, rel, module_in, "", "", path.read_text("utf-8"))
             self.entries[module_in] = entry
-            self.module_map[module_in] = module_out
+        for entry in self.entries.values():
+            self._scan(entry)
+        for entry in self.entries.values():
+            entry.path_out = out_path(entry.rel, project or self._registered_project(entry))
+            entry.module_out = (
+                entry.path_out.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+            )
+            self.module_map[entry.module_in] = entry.module_out
             # the packages on the way map too (`from legacy import common`)
-            ins, outs = module_in.split("."), module_out.split(".")
+            ins, outs = entry.module_in.split("."), entry.module_out.split(".")
             while len(ins) > 1 and len(outs) > 1 and ins[-1] == outs[-1]:
                 ins, outs = ins[:-1], outs[:-1]
                 self.module_map.setdefault(".".join(ins), ".".join(outs))
-        for entry in self.entries.values():
-            self._scan(entry)
         self.flow_classes = self._subclasses("Flow")
         self.task_classes = self._subclasses("Task")
         self.flows_by_name = _flow_names(self)
+
+    def _registered_project(self, entry: Entry) -> str | None:
+        """The project of ``flow.register(project_name=...)`` in a module, when it is constant."""
+        if entry.tree is None or entry.imports is None:
+            return None
+        from flowctl.convert.evaluate import Unreadable, evaluate
+
+        found: list[str] = []
+        index, table = self, entry.imports
+
+        class _Register(cst.CSTVisitor):
+            def visit_Call(self, node: cst.Call) -> None:  # noqa: N802
+                if not (isinstance(node.func, cst.Attribute) and node.func.attr.value == "register"):
+                    return
+                for arg in node.args:
+                    if arg.keyword is not None and arg.keyword.value == "project_name":
+                        try:
+                            value = evaluate(arg.value, table, index.lookup)
+                        except Unreadable:
+                            return
+                        if isinstance(value, str):
+                            found.append(value)
+
+        entry.tree.visit(_Register())
+        return found[0] if found else None
 
     def deployment_of(self, legacy_name: str) -> str:
         """The deployment name the converted flow of ``legacy_name`` gets."""
