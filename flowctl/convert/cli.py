@@ -38,7 +38,7 @@ def convert_command(
     Exit code: 0 nothing flagged, 1 something was flagged (TODO comments, unparsable files,
     files it refused to replace), 2 a usage error.
     """
-    console = Console(stderr=as_json, width=160)
+    console = Console(stderr=as_json, width=160, soft_wrap=True)
     if list_rules:
         for rule in RULES:
             console.print(f"{rule.id:18} {rule.summary}")
@@ -130,7 +130,7 @@ def inventory_command(
     from flowctl.convert.inventory import read_inventory
     from flowlib.migration.prefect1 import Prefect1Client, Prefect1Error
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         with Prefect1Client.from_env() as client:
             data = read_inventory(client, last_runs=not no_runs)
