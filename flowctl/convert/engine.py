@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst.codemod.visitors import AddImportsVisitor
 
 from flowctl.convert.index import Entry, Index, collect
 from flowctl.convert.model import TODO_PREFIX, Flag, ModuleResult
 from flowctl.convert.rules import RULE_IDS, RULES, FileState
+from flowctl.convert.rules.base import add_imports
 from flowctl.convert.rules.flow import FlowResults
 
 HEADER = "# Converted from {source} by flowctl convert; see docs/convert.md."
@@ -63,7 +63,7 @@ def convert_entry(
             tree = rule.run(tree)
     if state.flow_functions:
         tree = tree.visit(FlowResults(state.flow_functions))
-    tree = AddImportsVisitor(state.context).transform_module(tree)
+    tree = add_imports(tree, state.needed)
     header = cst.EmptyLine(comment=cst.Comment(HEADER.format(source=entry.rel)))
     if not entry.rel.endswith("__init__.py") or tree.body:
         tree = tree.with_changes(header=[header, *tree.header])

@@ -95,6 +95,7 @@ class Index:
             while len(ins) > 1 and len(outs) > 1 and ins[-1] == outs[-1]:
                 ins, outs = ins[:-1], outs[:-1]
                 self.module_map.setdefault(".".join(ins), ".".join(outs))
+        self.module_roots = {m.split(".")[0] for m in self.module_map}
         self.flow_classes = self._subclasses("Flow")
         self.task_classes = self._subclasses("Task")
         self.flows_by_name = _flow_names(self)

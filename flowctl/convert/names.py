@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 # canonical Prefect 1 names (the short key) and the module paths they were importable from
@@ -104,35 +106,36 @@ class ImportTable:
     def __init__(self, module: cst.Module, module_dotted: str = "") -> None:
         self.names: dict[str, str] = {}
         self.module = module_dotted
-        table = self
+        for node in _import_nodes(module.body):
+            if isinstance(node, cst.Import):
+                self._add_import(node)
+            else:
+                self._add_import_from(node)
 
-        class _Visitor(cst.CSTVisitor):
-            def visit_Import(self, node: cst.Import) -> None:
-                for alias in node.names:
-                    full = module_name(alias.name)
-                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        table.names[alias.asname.name.value] = full
-                    else:
-                        head = full.split(".")[0]
-                        table.names.setdefault(head, head)
+    def _add_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = module_name(alias.name)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self.names[alias.asname.name.value] = full
+            else:
+                head = full.split(".")[0]
+                self.names.setdefault(head, head)
 
-            def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-                if isinstance(node.names, cst.ImportStar):
-                    return
-                base = module_name(node.module)
-                if node.relative:
-                    parts = table.module.split(".")
-                    up = len(node.relative)
-                    prefix = ".".join(parts[: len(parts) - up]) if up <= len(parts) else ""
-                    base = ".".join(p for p in (prefix, base) if p)
-                for alias in node.names:
-                    name = module_name(alias.name)
-                    local = name
-                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        local = alias.asname.name.value
-                    table.names[local] = f"{base}.{name}" if base else name
-
-        module.visit(_Visitor())
+    def _add_import_from(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            return
+        base = module_name(node.module)
+        if node.relative:
+            parts = self.module.split(".")
+            up = len(node.relative)
+            prefix = ".".join(parts[: len(parts) - up]) if up <= len(parts) else ""
+            base = ".".join(p for p in (prefix, base) if p)
+        for alias in node.names:
+            name = module_name(alias.name)
+            local = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                local = alias.asname.name.value
+            self.names[local] = f"{base}.{name}" if base else name
 
     def qualify(self, node: cst.BaseExpression) -> str | None:
         """The fully qualified name an expression refers to, when it is a name chain."""
@@ -155,3 +158,28 @@ class ImportTable:
         if full.startswith("prefect.engine.signals."):
             return full.rsplit(".", 1)[1]
         return None
+
+
+def _import_nodes(body: Sequence[cst.CSTNode]) -> list[cst.Import | cst.ImportFrom]:
+    """Import statements at any statement level (not inside expressions): a fast walk."""
+    found: list[cst.Import | cst.ImportFrom] = []
+    stack = list(body)
+    while stack:
+        stmt = stack.pop()
+        if isinstance(stmt, cst.SimpleStatementLine):
+            found.extend(s for s in stmt.body if isinstance(s, (cst.Import, cst.ImportFrom)))
+        elif isinstance(stmt, cst.BaseCompoundStatement):
+            block = stmt.body
+            if isinstance(block, cst.IndentedBlock):
+                stack.extend(block.body)
+            for attr in ("orelse", "handlers", "finalbody"):
+                extra = getattr(stmt, attr, None)
+                if isinstance(extra, (list, tuple)):
+                    stack.extend(extra)
+                elif extra is not None:
+                    stack.append(extra)
+        elif isinstance(stmt, (cst.Else, cst.ExceptHandler, cst.Finally, cst.If)):
+            block = stmt.body
+            if isinstance(block, cst.IndentedBlock):
+                stack.extend(block.body)
+    return found

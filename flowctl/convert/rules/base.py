@@ -7,12 +7,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
 from flowctl.convert.index import Entry, Index
 from flowctl.convert.model import MIGRATION_DOC, TODO_PREFIX, Flag, FlowInfo
-from flowctl.convert.names import ImportTable
+from flowctl.convert.names import ImportTable, module_name
 
 TODO_WIDTH = 84  # text width of a TODO line; with the deepest usual indent it stays under 100
 
@@ -24,7 +22,7 @@ class FileState:
     index: Index
     entry: Entry
     project: str | None
-    context: CodemodContext = field(default_factory=CodemodContext)
+    needed: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)
     flows: list[FlowInfo] = field(default_factory=list)
     aliases: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -40,15 +38,14 @@ class FileState:
             imports is not None and imports.names.get(name) == f"{module}.{name}"
         )
         local = f"lib_{name}" if taken else name
-        AddImportsVisitor.add_needed_import(
-            self.context, module, name, local if local != name else None
-        )
+        self.needed.append((module, name, local if local != name else None))
         self.aliases[key] = local
         return local
 
     def need_module(self, module: str) -> None:
         """``import module``."""
-        AddImportsVisitor.add_needed_import(self.context, module)
+        if (module, None, None) not in self.needed:
+            self.needed.append((module, None, None))
 
 
 def todo_lines(flag: Flag) -> list[str]:
@@ -182,3 +179,66 @@ def format_snippet(code: str, width: int) -> str:
     cmd = [str(find_ruff_bin()), "format", "--isolated", "--line-length", str(width), "-"]
     proc = subprocess.run(cmd, input=code, capture_output=True, text=True, check=False)
     return proc.stdout.rstrip("\n") if proc.returncode == 0 else code
+
+
+def add_imports(tree: cst.Module, needed: list[tuple[str, str | None, str | None]]) -> cst.Module:
+    """Insert the imports the rules need next to the module's first import block.
+
+    Duplicates of what the module already imports at the top level are skipped; ruff's import
+    sorting (run afterwards) merges and orders them.
+    """
+    have: set[tuple[str, str | None, str | None]] = set()
+    for stmt in tree.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Import):
+                for alias in small.names:
+                    have.add((module_name(alias.name), None, None))
+            elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                for alias in small.names:
+                    asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                    have.add((module_name(small.module), module_name(alias.name), asname))
+    lines = []
+    for module, name, asname in needed:
+        if (module, name, asname) in have:
+            continue
+        have.add((module, name, asname))
+        if name is None:
+            lines.append(cst.parse_statement(f"import {module}\n"))
+        else:
+            alias = f" as {asname}" if asname else ""
+            lines.append(cst.parse_statement(f"from {module} import {name}{alias}\n"))
+    if not lines:
+        return tree
+    body = list(tree.body)
+    at = 0
+    if body and _is_docstring_stmt(body[0]):
+        at = 1
+    first_import = next((i for i in range(at, len(body)) if _is_import(body[i])), None)
+    if first_import is None:
+        lines[0] = lines[0].with_changes(leading_lines=[cst.EmptyLine(indent=False)] if at else [])
+        body[at:at] = [*lines]
+        if at + len(lines) < len(body):
+            nxt = body[at + len(lines)]
+            body[at + len(lines)] = nxt.with_changes(leading_lines=[cst.EmptyLine(indent=False), *nxt.leading_lines])
+        return tree.with_changes(body=body)
+    end = first_import
+    while end < len(body) and _is_import(body[end]):
+        end += 1
+    body[end:end] = lines
+    return tree.with_changes(body=body)
+
+
+def _is_import(stmt: cst.BaseStatement) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
+    )
+
+
+def _is_docstring_stmt(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )

@@ -145,7 +145,8 @@ class LocalImportsRule(Rule):
     summary = "imports between converted modules rewritten to their new location"
 
     def applies(self, text: str) -> bool:
-        return True
+        return any(root in text for root in self.state.index.module_roots)
+
 
     def _map(self, dotted: str) -> str | None:
         mapping = self.state.index.module_map
@@ -195,6 +196,8 @@ class UnusedImportsRule(Rule):
 
     def run(self, tree: cst.Module) -> cst.Module:
         assert self.state.entry.tree is not None
+        if tree is self.state.entry.tree:  # no rule changed anything
+            return tree
         before, _ = _used_names(self.state.entry.tree)
         after, _ = _used_names(tree)
         self.gone = before - after

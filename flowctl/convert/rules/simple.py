@@ -24,6 +24,9 @@ class ContextRule(Rule):
     id = "context"
     summary = "prefect.context (scheduled_start_time, date, logger, parameters, ids) → runtime"
 
+    def applies(self, text: str) -> bool:
+        return "context" in text or "get_logger" in text
+
     FLOW_RUN = {
         "parameters": "parameters",
         "flow_run_id": "id",
@@ -116,6 +119,9 @@ class SignalsRule(Rule):
     id = "signals"
     summary = "signals.FAIL → RuntimeError; SKIP/LOOP/RETRY/PAUSE/ENDRUN flagged"
 
+    def applies(self, text: str) -> bool:
+        return "prefect" in text and any(w in text for w in ("signals", "SKIP", "FAIL", "LOOP", "RETRY", "PAUSE", "ENDRUN", "SUCCESS"))
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
         name = self.p1(original_node.func)
         if name in ("FAIL", "TRIGGERFAIL"):
@@ -151,6 +157,9 @@ class TaskDecoratorRule(Rule):
 
     id = "task-options"
     summary = "@task(max_retries, retry_delay, timeout, log_stdout, ...) → retries, ..._seconds"
+
+    def applies(self, text: str) -> bool:
+        return "prefect" in text and "task" in text
 
     RENAME = {"max_retries": "retries", "timeout": "timeout_seconds", "log_stdout": "log_prints"}
     DROP_QUIET = {"nout", "checkpoint"}
@@ -242,6 +251,9 @@ class TaskClassRule(Rule):
 
     id = "task-class"
     summary = "Task subclasses → plain classes whose run() is wrapped by task(); instances too"
+
+    def applies(self, text: str) -> bool:
+        return "Task" in text or "defaults_from_attrs" in text
 
     def _is_task_class(self, node: cst.BaseExpression) -> bool:
         return self.p1(node) == "Task" or (self.qualify(node) or "") in self.state.index.task_classes
@@ -337,6 +349,9 @@ class ResourceManagerRule(Rule):
     id = "resource-manager"
     summary = "@resource_manager classes → context managers (__enter__ = setup, __exit__ = cleanup)"
 
+    def applies(self, text: str) -> bool:
+        return "resource_manager" in text
+
     def leave_ClassDef(  # noqa: N802
         self, original_node: cst.ClassDef, updated_node: cst.ClassDef
     ) -> cst.ClassDef:
@@ -374,6 +389,9 @@ class SecretsRule(Rule):
 
     id = "secrets"
     summary = "PrefectSecret / prefect.client.Secret → Secret blocks"
+
+    def applies(self, text: str) -> bool:
+        return "prefect" in text and "Secret" in text
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -440,6 +458,9 @@ class LibraryTasksRule(Rule):
     id = "library-tasks"
     summary = "prefect.tasks.shell.ShellTask → a @task running subprocess"
 
+    def applies(self, text: str) -> bool:
+        return "ShellTask" in text
+
     def leave_SimpleStatementLine(  # noqa: N802
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
@@ -485,6 +506,9 @@ class FlowOfFlowsRule(Rule):
 
     id = "flow-of-flows"
     summary = "create_flow_run, wait_for_flow_run, StartFlowRun → run_deployment"
+
+    def applies(self, text: str) -> bool:
+        return "prefect" in text and any(w in text for w in ("flow_run", "FlowRun", "get_task_run_result"))
 
     def _deployment(self, call: cst.Call) -> str | None:
         arg = kwarg(call, "flow_name", 0)
@@ -570,6 +594,9 @@ class KvStoreRule(Rule):
     id = "kv-store"
     summary = "get_key_value → Variable.get; set/delete/list flagged"
 
+    def applies(self, text: str) -> bool:
+        return any(w in text for w in ("key_value", "delete_key", "list_keys"))
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
         name = self.p1(original_node.func)
         if name == "get_key_value":
@@ -623,6 +650,9 @@ class DeploymentConfigRule(Rule):
 
     id = "deployment-config"
     summary = "module-level Schedule/clock/run config/storage/executor objects commented out"
+
+    def applies(self, text: str) -> bool:
+        return "prefect" in text and any(k in text for k in self.KINDS)
 
     KINDS = {
         "CronClock", "IntervalClock", "DatesClock", "Schedule", "CronSchedule",
