@@ -39,8 +39,14 @@ from prefect.run_configs import KubernetesRun
 from prefect.schedules import Schedule
 from prefect.schedules.clocks import CronClock
 
-DAILY = Schedule(clocks=[CronClock("{minute} {hour} * * *", start_date=pendulum.datetime(2024, 1, 1, tz="Europe/Zurich"))])
-K8S = KubernetesRun(image="registry.example/team{n}:1", cpu_request="250m", memory_request="512Mi", labels=["team{n}"])
+START = pendulum.datetime(2024, 1, 1, tz="Europe/Zurich")
+DAILY = Schedule(clocks=[CronClock("{minute} {hour} * * *", start_date=START)])
+K8S = KubernetesRun(
+    image="registry.example/team{n}:1",
+    cpu_request="250m",
+    memory_request="512Mi",
+    labels=["team{n}"],
+)
 '''
 
 BASE = '''"""The team's Flow subclass."""
@@ -154,7 +160,9 @@ scale = Scale(name="scale-{i}", max_retries=1)
 
 with Flow("flow-{i}") as flow:
     scaled = scale(2)
-    child = create_flow_run(flow_name="flow-{child}", parameters={{"n": 1}}, upstream_tasks=[scaled])
+    child = create_flow_run(
+        flow_name="flow-{child}", parameters={{"n": 1}}, upstream_tasks=[scaled]
+    )
     done = wait_for_flow_run(child)
 '''
 
@@ -174,9 +182,7 @@ def generate_repo(root: Path, files: int = 300) -> Path:
         team.mkdir()
         (team / "__init__.py").write_text("")
         (team / "helpers.py").write_text(HELPER.format(n=t, size=10 + t))
-        (team / "schedules.py").write_text(
-            SCHEDULES.format(n=t, minute=(t * 7) % 60, hour=t % 24)
-        )
+        (team / "schedules.py").write_text(SCHEDULES.format(n=t, minute=(t * 7) % 60, hour=t % 24))
         written += 3
     i = 0
     while written < files:

@@ -17,21 +17,36 @@ from flowctl.convert.rules import RULES
 
 
 def convert_command(
-    paths: Annotated[list[Path], typer.Argument(help="Prefect 1 files or folders (a whole repository).")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Prefect 1 files or folders (a whole repository).")
+    ],
     project: Annotated[
-        str | None, typer.Option(help="Project of every flow (default: register(project_name=...) or the folder).")
+        str | None,
+        typer.Option(
+            help="Project of every flow (default: register(project_name=...) or the folder)."
+        ),
     ] = None,
-    diff: Annotated[bool, typer.Option("--diff", help="Print the diff (the default without --write).")] = False,
-    write: Annotated[bool, typer.Option("--write", help="Write the files (nothing changes without it).")] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print the diff (the default without --write).")
+    ] = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the files (nothing changes without it).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     out: Annotated[Path, typer.Option(help="The repository root the files land under.")] = Path(),
     disable: Annotated[
-        list[str] | None, typer.Option(help="A rule id to switch off (repeatable); see --list-rules.")
+        list[str] | None,
+        typer.Option(help="A rule id to switch off (repeatable); see --list-rules."),
     ] = None,
     inventory: Annotated[
-        Path | None, typer.Option(help="An inventory from `flowctl legacy inventory`: schedules, defaults, labels.")
+        Path | None,
+        typer.Option(
+            help="An inventory from `flowctl legacy inventory`: schedules, defaults, labels."
+        ),
     ] = None,
-    list_rules: Annotated[bool, typer.Option("--list-rules", help="List the rules in order and exit.")] = False,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="List the rules in order and exit.")
+    ] = False,
 ) -> None:
     """Convert Prefect 1 flows into this library's flow shape; flag what it cannot convert.
 
@@ -64,7 +79,12 @@ def convert_command(
             "warnings": conversion.warnings,
             "files": [c.path for c in plan.changes],
             "flows": [
-                {"legacy_name": i.legacy_name, "project": i.project, "module": i.path_out, "function": i.function}
+                {
+                    "legacy_name": i.legacy_name,
+                    "project": i.project,
+                    "module": i.path_out,
+                    "function": i.function,
+                }
                 for m in conversion.modules
                 for i in m.flows
             ],
@@ -117,9 +137,9 @@ legacy_app = typer.Typer(name="legacy", help="Read the Prefect 1 side.", no_args
 
 @legacy_app.command("inventory")
 def inventory_command(
-    output: Annotated[Path, typer.Option("--output", "-o", help="The inventory file to write (JSON).")] = Path(
-        "legacy/inventory.json"
-    ),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The inventory file to write (JSON).")
+    ] = Path("legacy/inventory.json"),
     no_runs: Annotated[bool, typer.Option("--no-runs", help="Skip the last-run queries.")] = False,
 ) -> None:
     """Read flows, versions, projects, schedules, defaults, labels, run configs and last runs.

@@ -145,7 +145,9 @@ def pull_steps(info: FlowInfo) -> CommentedSeq:
         url = repo if "://" in repo else f"https://{host}/{repo}.git"
         step = {"prefect.deployments.steps.git_clone": {"repository": url}}
         if storage.get("ref") or storage.get("branch_name"):
-            step["prefect.deployments.steps.git_clone"]["branch"] = storage.get("ref") or storage.get("branch_name")
+            step["prefect.deployments.steps.git_clone"]["branch"] = storage.get(
+                "ref"
+            ) or storage.get("branch_name")
     elif kind == "S3":
         step = {
             "prefect_aws.deployments.steps.pull_from_s3": {
@@ -169,7 +171,11 @@ def pull_steps(info: FlowInfo) -> CommentedSeq:
             }
         }
     else:  # Local, Docker (code baked into the image) or none: the house pull step
-        step = {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $FLOWLIB_CODE_DIR }}"}}
+        step = {
+            "prefect.deployments.steps.set_working_directory": {
+                "directory": "{{ $FLOWLIB_CODE_DIR }}"
+            }
+        }
     return CommentedSeq([step])
 
 
@@ -234,7 +240,8 @@ def prefect_yaml(current: str | None, project: str, flows: list[FlowInfo]) -> tu
         doc["prefect-version"] = PREFECT_VERSION
         doc["deployments"] = CommentedSeq()
         doc.yaml_set_start_comment(
-            f"Deployments of project `{project}`, converted from Prefect 1 by flowctl convert (docs/convert.md).\n"
+            f"Deployments of project `{project}`, converted from Prefect 1 by flowctl convert\n"
+            "(docs/convert.md):\n"
             f"prefect --no-prompt deploy --all --prefect-file deployments/{project}/prefect.yaml"
         )
     deployments = doc.setdefault("deployments", CommentedSeq())
@@ -244,7 +251,9 @@ def prefect_yaml(current: str | None, project: str, flows: list[FlowInfo]) -> tu
     return _dump(doc), problems
 
 
-def _upsert(seq: CommentedSeq, entry: CommentedMap, key: str, problems: list[str], where: str) -> None:
+def _upsert(
+    seq: CommentedSeq, entry: CommentedMap, key: str, problems: list[str], where: str
+) -> None:
     for i, existing in enumerate(seq):
         if isinstance(existing, Mapping) and existing.get(key) == entry[key]:
             if CONVERTED in str(existing.get("description", "")) or existing.get("converted"):
@@ -259,7 +268,9 @@ def _upsert(seq: CommentedSeq, entry: CommentedMap, key: str, problems: list[str
 
 
 # -- migration manifest --------------------------------------------------------------------------
-def migration_yaml(current: str | None, project: str, flows: list[FlowInfo]) -> tuple[str, list[str]]:
+def migration_yaml(
+    current: str | None, project: str, flows: list[FlowInfo]
+) -> tuple[str, list[str]]:
     """``migration/<project>.yaml`` with one entry per converted flow."""
     doc = _load(current)
     problems: list[str] = []
@@ -269,7 +280,8 @@ def migration_yaml(current: str | None, project: str, flows: list[FlowInfo]) -> 
         doc["quiet_period_days"] = 14
         doc["flows"] = CommentedSeq()
         doc.yaml_set_start_comment(
-            f"Migration plan of project `{project}`; entries made by flowctl convert (docs/convert.md)."
+            f"Migration plan of project `{project}`; entries made by flowctl convert "
+            "(docs/convert.md)."
         )
     seq = doc.setdefault("flows", CommentedSeq())
     for info in flows:
@@ -285,7 +297,9 @@ def migration_yaml(current: str | None, project: str, flows: list[FlowInfo]) -> 
         entry["legacy"] = legacy
         entry["deployment"] = f"{info.legacy_name}/{deployments[0]['name']}"
         entry["source_api"] = "unknown"
-        entry.yaml_add_eol_comment("TODO(flowctl convert): the source API this flow reads", "source_api")
+        entry.yaml_add_eol_comment(
+            "TODO(flowctl convert): the source API this flow reads", "source_api"
+        )
         entry["criticality"] = "medium"
         entry["wave"] = 1
         entry["phase"] = "shadow"
@@ -324,8 +338,8 @@ def test_skeleton(flows: list[FlowInfo]) -> str:
     out += [
         "",
         "",
-        "# TODO(flowctl convert): run the flow against the sample API and compare its lake with the",
-        "#   legacy flow's (tests/flows/test_dual_run.py shows how; docs/convert.md)",
+        "# TODO(flowctl convert): run the flow against the sample API and compare its lake with",
+        "#   the legacy flow's (tests/flows/test_dual_run.py shows how; docs/convert.md)",
         "",
     ]
     return "\n".join(out)

@@ -31,10 +31,12 @@ class Conversion:
 
     @property
     def flags(self) -> list[Flag]:
+        """Every flag of every module."""
         return [f for m in self.modules for f in m.flags]
 
     @property
     def errors(self) -> list[ModuleResult]:
+        """The modules that could not be parsed."""
         return [m for m in self.modules if m.error]
 
 

@@ -49,7 +49,8 @@ class Evaluator:
         self.lookup = lookup
         self.depth = depth
 
-    def eval(self, node: cst.BaseExpression) -> Any:  # noqa: C901, PLR0911, PLR0912
+    def eval(self, node: cst.BaseExpression) -> Any:
+        """The value of ``node``; raises :class:`Unreadable`."""
         if isinstance(node, (cst.SimpleString, cst.ConcatenatedString)):
             value = node.evaluated_value
             if isinstance(value, bytes):
@@ -94,6 +95,7 @@ class Evaluator:
         raise Unreadable(type(node).__name__)
 
     def args(self, node: cst.Call) -> tuple[list[Any], dict[str, Any]]:
+        """A call's positional and keyword argument values."""
         pos, kw = [], {}
         for arg in node.args:
             if arg.star:
@@ -105,6 +107,7 @@ class Evaluator:
         return pos, kw
 
     def call(self, node: cst.Call) -> Any:
+        """timedelta, datetime, timezone and Prefect 1 clock/schedule constructors."""
         full = self.imports.qualify(node.func) or ""
         p1 = self.imports.p1(node.func)
         if full in _TIMEDELTA:
@@ -120,7 +123,8 @@ class Evaluator:
                 tz = ZoneInfo(tz)
             if full.startswith("pendulum") and tz is None:
                 tz = ZoneInfo("UTC")
-            return datetime(*pos, **kw, tzinfo=tz)
+            kw["tzinfo"] = tz
+            return datetime(*pos, **kw)
         if p1 in ("CronClock", "CronSchedule"):
             pos, kw = self.args(node)
             cron = pos[0] if pos else kw["cron"]

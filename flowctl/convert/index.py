@@ -110,8 +110,10 @@ class Index:
         index, table = self, entry.imports
 
         class _Register(cst.CSTVisitor):
-            def visit_Call(self, node: cst.Call) -> None:  # noqa: N802
-                if not (isinstance(node.func, cst.Attribute) and node.func.attr.value == "register"):
+            def visit_Call(self, node: cst.Call) -> None:
+                if not (
+                    isinstance(node.func, cst.Attribute) and node.func.attr.value == "register"
+                ):
                     return
                 for arg in node.args:
                     if arg.keyword is not None and arg.keyword.value == "project_name":
@@ -198,27 +200,29 @@ def _flow_names(index: Index) -> dict[str, Entry]:
     from flowctl.convert.evaluate import Unreadable, evaluate
 
     found: dict[str, Entry] = {}
+
+    class _Calls(cst.CSTVisitor):
+        def __init__(self, entry: Entry, table: ImportTable) -> None:
+            super().__init__()
+            self.entry, self.table = entry, table
+
+        def visit_Call(self, node: cst.Call) -> None:
+            full = self.table.qualify(node.func) or ""
+            if self.table.p1(node.func) != "Flow" and full not in index.flow_classes:
+                return
+            args = [a for a in node.args if a.keyword is None or a.keyword.value == "name"]
+            if not args:
+                return
+            try:
+                name = evaluate(args[0].value, self.table, index.lookup)
+            except Unreadable:
+                return
+            if isinstance(name, str):
+                found.setdefault(name, self.entry)
+
     for entry in index.entries.values():
-        if entry.tree is None or entry.imports is None:
-            continue
-        table = entry.imports
-
-        class _Calls(cst.CSTVisitor):
-            def visit_Call(self, node: cst.Call) -> None:  # noqa: N802
-                full = table.qualify(node.func) or ""
-                if table.p1(node.func) != "Flow" and full not in index.flow_classes:
-                    return
-                args = [a for a in node.args if a.keyword is None or a.keyword.value == "name"]
-                if not args:
-                    return
-                try:
-                    name = evaluate(args[0].value, table, index.lookup)
-                except Unreadable:
-                    return
-                if isinstance(name, str):
-                    found.setdefault(name, entry)
-
-        entry.tree.visit(_Calls())
+        if entry.tree is not None and entry.imports is not None:
+            entry.tree.visit(_Calls(entry, entry.imports))
     return found
 
 

@@ -79,7 +79,10 @@ def clocks_of(schedule: Any) -> list[dict[str, Any]]:
             clock.update(kind="cron", cron=raw["cron"])
         elif kind == "IntervalClock":
             interval = raw["interval"]  # microseconds in Prefect 1's schema
-            clock.update(kind="interval", interval_seconds=timedelta(microseconds=int(interval)).total_seconds())
+            clock.update(
+                kind="interval",
+                interval_seconds=timedelta(microseconds=int(interval)).total_seconds(),
+            )
         else:
             clock.update(kind=kind or "unknown")
         out.append(clock)
@@ -113,7 +116,9 @@ def read_inventory(client: Any, *, last_runs: bool = True) -> dict[str, Any]:
             "archived": bool(live.get("archived")),
             "schedule_active": bool(live.get("is_schedule_active")),
             "clocks": clocks_of(schedule),
-            "parameters": [p.get("name") for p in live.get("parameters") or [] if isinstance(p, Mapping)],
+            "parameters": [
+                p.get("name") for p in live.get("parameters") or [] if isinstance(p, Mapping)
+            ],
             "default_parameters": dict(group.get("default_parameters") or {}),
             "labels": sorted(str(x) for x in labels),
             "run_config": dict(run_config or {}),
@@ -121,7 +126,9 @@ def read_inventory(client: Any, *, last_runs: bool = True) -> dict[str, Any]:
         }
         if last_runs:
             ids = [r["id"] for r in versions]
-            runs = client.graphql(Q_LAST_RUN, {"where": {"flow_id": {"_in": ids}}, "limit": 1})["flow_run"]
+            runs = client.graphql(Q_LAST_RUN, {"where": {"flow_id": {"_in": ids}}, "limit": 1})[
+                "flow_run"
+            ]
             entry["last_run"] = runs[0] if runs else None
         flows.append(entry)
     flows.sort(key=lambda f: (str(f["project"]), str(f["name"])))
@@ -151,12 +158,16 @@ def apply_inventory(conversion: Conversion, inventory: Mapping[str, Any]) -> lis
         by_name.setdefault((flow["name"], None), flow)
     for module in conversion.modules:
         for info in module.flows:
-            flow = by_name.get((info.legacy_name, info.project)) or by_name.get((info.legacy_name, None))
+            flow = by_name.get((info.legacy_name, info.project)) or by_name.get(
+                (info.legacy_name, None)
+            )
             if flow is None:
                 notes.append(f"{info.path_out}: flow {info.legacy_name!r} is not in the inventory")
                 continue
             if flow.get("archived"):
-                notes.append(f"{info.path_out}: flow {info.legacy_name!r} is archived on the server")
+                notes.append(
+                    f"{info.path_out}: flow {info.legacy_name!r} is archived on the server"
+                )
             if info.project is None:
                 info.project = flow.get("project")
             info.clocks = [
@@ -180,5 +191,8 @@ def apply_inventory(conversion: Conversion, inventory: Mapping[str, Any]) -> lis
             if run_config:
                 kind = run_config.pop("type", None)
                 run_config.pop("labels", None)
-                info.run_config = {"type": kind, **{k: v for k, v in run_config.items() if v is not None}}
+                info.run_config = {
+                    "type": kind,
+                    **{k: v for k, v in run_config.items() if v is not None},
+                }
     return notes

@@ -23,6 +23,7 @@ class Flag:
     source: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """The report's row (``--json``)."""
         return {
             "file": self.file,
             "line": self.line,

@@ -23,8 +23,13 @@ class Change:
     source: str | None = None  # the legacy file a module came from (for the diff's left side)
 
     def diff(self) -> str:
+        """A unified diff: from the legacy module (or the current file) to the new text."""
         before = (self.source_text if self.source else self.old) or ""
-        left = f"a/{self.source}" if self.source else (f"a/{self.path}" if self.old is not None else "/dev/null")
+        left = (
+            f"a/{self.source}"
+            if self.source
+            else (f"a/{self.path}" if self.old is not None else "/dev/null")
+        )
         return "".join(
             difflib.unified_diff(
                 before.splitlines(keepends=True),
@@ -45,6 +50,7 @@ class Plan:
     problems: list[str] = field(default_factory=list)
 
     def write(self, root: Path) -> list[Path]:
+        """Write every change under ``root`` (each file replaced in one step)."""
         written = []
         for change in self.changes:
             target = root / change.path
@@ -71,7 +77,9 @@ def plan_changes(conversion: Conversion, root: Path) -> Plan:
         old = _read(target)
         if module.path_out.endswith("__init__.py"):
             if old is None:
-                plan.changes.append(Change(module.path_out, module.code, None, module.rel, module.original))
+                plan.changes.append(
+                    Change(module.path_out, module.code, None, module.rel, module.original)
+                )
                 planned.add(module.path_out)
             continue
         if old is not None and not old.startswith(GENERATED):
@@ -123,7 +131,9 @@ def plan_changes(conversion: Conversion, root: Path) -> Plan:
             rel = f"tests/{folder}/test_{name}"
             old = _read(root / rel)
             if old is not None and CONVERTED not in old.splitlines()[0]:
-                plan.problems.append(f"{rel}: exists and was not made by flowctl convert; not replaced")
+                plan.problems.append(
+                    f"{rel}: exists and was not made by flowctl convert; not replaced"
+                )
                 continue
             new = test_skeleton(infos)
             if new != old:

@@ -197,7 +197,11 @@ def add_imports(tree: cst.Module, needed: list[tuple[str, str | None, str | None
                     have.add((module_name(alias.name), None, None))
             elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
                 for alias in small.names:
-                    asname = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else None
+                    asname = (
+                        alias.asname.name.value
+                        if alias.asname and isinstance(alias.asname.name, cst.Name)
+                        else None
+                    )
                     have.add((module_name(small.module), module_name(alias.name), asname))
     lines = []
     for module, name, asname in needed:
@@ -207,8 +211,8 @@ def add_imports(tree: cst.Module, needed: list[tuple[str, str | None, str | None
         if name is None:
             lines.append(cst.parse_statement(f"import {module}\n"))
         else:
-            alias = f" as {asname}" if asname else ""
-            lines.append(cst.parse_statement(f"from {module} import {name}{alias}\n"))
+            suffix = f" as {asname}" if asname else ""
+            lines.append(cst.parse_statement(f"from {module} import {name}{suffix}\n"))
     if not lines:
         return tree
     body = list(tree.body)
@@ -221,7 +225,9 @@ def add_imports(tree: cst.Module, needed: list[tuple[str, str | None, str | None
         body[at:at] = [*lines]
         if at + len(lines) < len(body):
             nxt = body[at + len(lines)]
-            body[at + len(lines)] = nxt.with_changes(leading_lines=[cst.EmptyLine(indent=False), *nxt.leading_lines])
+            body[at + len(lines)] = nxt.with_changes(
+                leading_lines=[cst.EmptyLine(indent=False), *nxt.leading_lines]
+            )
         return tree.with_changes(body=body)
     end = first_import
     while end < len(body) and _is_import(body[end]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import libcst as cst
 
 from flowctl.convert.model import Flag
@@ -18,12 +20,12 @@ class FlowBodyRule(Rule):
     def applies(self, text: str) -> bool:
         return bool(self.state.flow_functions)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:  # noqa: N802
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         if node.name.value in self.state.flow_functions:
             self.depth += 1
         return True
 
-    def leave_FunctionDef(  # noqa: N802
+    def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
         if original_node.name.value in self.state.flow_functions:
@@ -48,15 +50,17 @@ def _is_map(node: cst.BaseExpression) -> bool:
 
 
 class MapRule(FlowBodyRule):
-    """``x = t.map(...)`` → ``x = [f.result() for f in t.map(...)]``; ``flatten`` → a comprehension."""
+    """``x = t.map(...)`` → ``[f.result() for f in t.map(...)]``; ``flatten`` → a comprehension."""
 
     id = "map"
     summary = ".map results resolved with .result(); flatten → comprehension; unmapped kept"
 
     def applies(self, text: str) -> bool:
-        return bool(self.state.flow_functions) and any(w in text for w in (".map(", "flatten", "mapped"))
+        return bool(self.state.flow_functions) and any(
+            w in text for w in (".map(", "flatten", "mapped")
+        )
 
-    def leave_SimpleStatementLine(  # noqa: N802
+    def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement:
         if not self.in_flow or len(updated_node.body) != 1:
@@ -70,9 +74,8 @@ class MapRule(FlowBodyRule):
             line = updated_node.with_changes(body=[small.with_changes(value=comp)])
             if len(code_of(line).strip()) > 92:  # the house's 100 columns, inside a function
                 targets = "".join(code_of(t.target) + " = " for t in small.targets)
-                text = (
-                    f"{targets}[\n    future.result()\n    for future in {code_of(small.value)}\n]\n"
-                )
+                call = code_of(small.value)
+                text = f"{targets}[\n    future.result()\n    for future in {call}\n]\n"
                 wrapped = cst.parse_statement(text)
                 return wrapped.with_changes(leading_lines=updated_node.leading_lines)
             return line
@@ -82,7 +85,7 @@ class MapRule(FlowBodyRule):
             return loop.with_changes(iter=small.value, leading_lines=updated_node.leading_lines)
         return updated_node
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self.p1(original_node.func) == "flatten" and len(updated_node.args) == 1:
             return cst.parse_expression("[item for items in _X_ for item in items]").with_changes(
                 for_in=cst.parse_expression(
@@ -103,9 +106,11 @@ class CaseRule(FlowBodyRule):
     summary = "case → if, merge → first non-None; ifelse/switch flagged"
 
     def applies(self, text: str) -> bool:
-        return bool(self.state.flow_functions) and any(w in text for w in ("case", "merge", "ifelse", "switch"))
+        return bool(self.state.flow_functions) and any(
+            w in text for w in ("case", "merge", "ifelse", "switch")
+        )
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self.in_flow and self.p1(original_node.func) == "merge" and updated_node.args:
             values = [a.value for a in updated_node.args]
             expr: cst.BaseExpression = values[-1]
@@ -120,7 +125,7 @@ class CaseRule(FlowBodyRule):
             return expr
         return updated_node
 
-    def leave_SimpleStatementLine(  # noqa: N802
+    def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | cst.RemovalSentinel:
         if not self.in_flow or len(updated_node.body) != 1:
@@ -139,7 +144,9 @@ class CaseRule(FlowBodyRule):
 
     def leave_flow(self, node: cst.FunctionDef) -> cst.FunctionDef:
         return node.with_changes(
-            body=node.body.with_changes(body=self._block(list(node.body.body)))
+            body=node.body.with_changes(
+                body=self._block(cast(list[cst.BaseStatement], list(node.body.body)))
+            )
         )
 
     def _block(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
@@ -201,9 +208,11 @@ class UpstreamRule(FlowBodyRule):
     summary = "upstream_tasks / set_upstream / set_downstream → wait_for"
 
     def applies(self, text: str) -> bool:
-        return bool(self.state.flow_functions) and any(w in text for w in ("upstream", "set_downstream"))
+        return bool(self.state.flow_functions) and any(
+            w in text for w in ("upstream", "set_downstream")
+        )
 
-    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:  # noqa: N802
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
         if (
             self.in_flow
             and updated_node.keyword is not None
@@ -213,7 +222,7 @@ class UpstreamRule(FlowBodyRule):
         return updated_node
 
     def leave_flow(self, node: cst.FunctionDef) -> cst.FunctionDef:
-        body = list(node.body.body)
+        body = cast(list[cst.BaseStatement], list(node.body.body))
         out: list[cst.BaseStatement] = []
         for stmt in body:
             edge = self._edge(stmt)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import libcst as cst
 
 from flowctl.convert.model import PREFECT_GUIDE
@@ -15,16 +17,16 @@ def _used_names(tree: cst.Module) -> tuple[set[str], set[str]]:
     bases: set[str] = set()
 
     class _V(cst.CSTVisitor):
-        def visit_Import(self, node: cst.Import) -> bool:  # noqa: N802
+        def visit_Import(self, node: cst.Import) -> bool:
             return False
 
-        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:  # noqa: N802
+        def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
             return False
 
-        def visit_Name(self, node: cst.Name) -> None:  # noqa: N802
+        def visit_Name(self, node: cst.Name) -> None:
             used.add(node.value)
 
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:  # noqa: N802
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
             for base in node.bases:
                 if isinstance(base.value, cst.Name):
                     bases.add(base.value.value)
@@ -74,11 +76,12 @@ class Prefect1ImportsRule(Rule):
                 PREFECT_GUIDE,
             )
             added.append(self._attach(cst.parse_statement(f"{name} = {value}\n")))
-        added[0] = added[0].with_changes(leading_lines=[cst.EmptyLine(), *added[0].leading_lines])
-        body[last:last] = added
+        first = cast(cst.SimpleStatementLine, added[0])
+        added[0] = first.with_changes(leading_lines=[cst.EmptyLine(), *first.leading_lines])
+        body[last:last] = cast(list[cst.SimpleStatementLine | cst.BaseCompoundStatement], added)
         return out.with_changes(body=body)
 
-    def leave_Import(  # noqa: N802
+    def leave_Import(
         self, original_node: cst.Import, updated_node: cst.Import
     ) -> cst.Import | cst.RemovalSentinel:
         kept = []
@@ -102,7 +105,7 @@ class Prefect1ImportsRule(Rule):
         kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return updated_node.with_changes(names=kept)
 
-    def leave_ImportFrom(  # noqa: N802
+    def leave_ImportFrom(
         self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
     ) -> cst.ImportFrom | cst.RemovalSentinel:
         module = module_name(updated_node.module)
@@ -122,9 +125,9 @@ class Prefect1ImportsRule(Rule):
             if local not in self.used:
                 continue  # converted away (or never used)
             full = f"{module}.{name}"
-            if _valid_in_prefect2(module, name) and full not in ("prefect.context",):
-                kept.append(alias)
-            elif full in P1_NAMES and P1_NAMES[full] == "Task":
+            if (_valid_in_prefect2(module, name) and full not in ("prefect.context",)) or (
+                full in P1_NAMES and P1_NAMES[full] == "Task"
+            ):
                 kept.append(alias)
             else:
                 self.placeholders.append((local, full))
@@ -147,7 +150,6 @@ class LocalImportsRule(Rule):
     def applies(self, text: str) -> bool:
         return any(root in text for root in self.state.index.module_roots)
 
-
     def _map(self, dotted: str) -> str | None:
         mapping = self.state.index.module_map
         parts = dotted.split(".")
@@ -157,7 +159,7 @@ class LocalImportsRule(Rule):
                 return ".".join([mapping[head], *parts[cut:]])
         return None
 
-    def leave_ImportFrom(  # noqa: N802
+    def leave_ImportFrom(
         self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
     ) -> cst.ImportFrom:
         if updated_node.relative or updated_node.module is None:
@@ -167,7 +169,7 @@ class LocalImportsRule(Rule):
             return updated_node
         return updated_node.with_changes(module=cst.parse_expression(new))
 
-    def leave_Import(self, original_node: cst.Import, updated_node: cst.Import) -> cst.Import:  # noqa: N802
+    def leave_Import(self, original_node: cst.Import, updated_node: cst.Import) -> cst.Import:
         names = []
         for alias in updated_node.names:
             new = self._map(module_name(alias.name))
@@ -210,7 +212,7 @@ class UnusedImportsRule(Rule):
             return alias.asname.name.value
         return module_name(alias.name).split(".")[0]
 
-    def leave_Import(  # noqa: N802
+    def leave_Import(
         self, original_node: cst.Import, updated_node: cst.Import
     ) -> cst.Import | cst.RemovalSentinel:
         kept = [a for a in updated_node.names if self._local(a) not in self.gone]
@@ -219,7 +221,7 @@ class UnusedImportsRule(Rule):
         kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return updated_node.with_changes(names=kept)
 
-    def leave_ImportFrom(  # noqa: N802
+    def leave_ImportFrom(
         self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
     ) -> cst.ImportFrom | cst.RemovalSentinel:
         if isinstance(updated_node.names, cst.ImportStar):
@@ -232,7 +234,7 @@ class UnusedImportsRule(Rule):
 
 
 class _UseFlagger(Rule):
-    """Flags each statement that uses a placeholder of a Prefect 1 name (part of prefect1-imports)."""
+    """Flags each statement using a placeholder of a Prefect 1 name (part of prefect1-imports)."""
 
     id = "prefect1-imports"
 
@@ -240,10 +242,10 @@ class _UseFlagger(Rule):
         super().__init__(state)  # type: ignore[arg-type]
         self.names = names
 
-    def visit_Import(self, node: cst.Import) -> bool:  # noqa: N802
+    def visit_Import(self, node: cst.Import) -> bool:
         return False
 
-    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:  # noqa: N802
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
         return False
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -253,7 +255,7 @@ class _UseFlagger(Rule):
             )
         return super().on_visit(node)
 
-    def visit_Name(self, node: cst.Name) -> None:  # noqa: N802
+    def visit_Name(self, node: cst.Name) -> None:
         own = self.stack[-1] if self.stack else self.pending
         if node.value in getattr(self, "comments", ""):
             return  # an earlier rule already flagged this statement for the same name

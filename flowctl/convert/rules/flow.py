@@ -1,4 +1,4 @@
-"""The flow rule: ``with Flow(...) as flow:`` (or ``Flow(...)`` built step by step) → ``@flow``.
+r"""The flow rule: ``with Flow(...) as flow:`` (or ``Flow(...)`` built step by step) → ``@flow``.
 
 The flow's body becomes the function's body; ``Parameter``\\ s become typed arguments (plus
 ``target_env`` and ``sample``); schedule, run config, storage and labels leave the code for the
@@ -12,7 +12,7 @@ import json
 import keyword
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import libcst as cst
 
@@ -30,7 +30,7 @@ def names_in(node: cst.CSTNode) -> set[str]:
     found: set[str] = set()
 
     class _V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:  # noqa: N802
+        def visit_Name(self, n: cst.Name) -> None:
             found.add(n.value)
 
     node.visit(_V())
@@ -69,12 +69,18 @@ def flow_results(body: list[cst.BaseStatement]) -> list[str]:
             if not isinstance(small, cst.Assign):
                 continue
             for target in small.targets:
-                found = [target.target] if isinstance(target.target, cst.Name) else []
+                found: list[cst.BaseExpression] = (
+                    [target.target] if isinstance(target.target, cst.Name) else []
+                )
                 if isinstance(target.target, cst.Tuple):
                     found = [e.value for e in target.target.elements]
                 later = set().union(*(names_in(s) for s in body[i + 1 :]))
                 for name in found:
-                    if isinstance(name, cst.Name) and name.value not in later and name.value not in out:
+                    if (
+                        isinstance(name, cst.Name)
+                        and name.value not in later
+                        and name.value not in out
+                    ):
                         out.append(name.value)
     return out
 
@@ -86,7 +92,7 @@ class FlowResults(cst.CSTTransformer):
         super().__init__()
         self.functions = functions
 
-    def leave_FunctionDef(  # noqa: N802
+    def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
         if updated_node.name.value not in self.functions:
@@ -102,12 +108,16 @@ class FlowResults(cst.CSTTransformer):
         ret = last.body[0]
         assert isinstance(ret.value, cst.Dict)
         first = ret.value.elements[0]
-        names = flow_results(body[:-1])
+        names = flow_results(cast(list[cst.BaseStatement], body[:-1]))
         elements = [first.with_changes(comma=cst.MaybeSentinel.DEFAULT)] + [
             cst.DictElement(cst.SimpleString(f'"{n}"'), cst.Name(n)) for n in names
         ]
-        new = last.with_changes(body=[ret.with_changes(value=ret.value.with_changes(elements=elements))])
-        return updated_node.with_changes(body=updated_node.body.with_changes(body=[*body[:-1], new]))
+        new = last.with_changes(
+            body=[ret.with_changes(value=ret.value.with_changes(elements=elements))]
+        )
+        return updated_node.with_changes(
+            body=updated_node.body.with_changes(body=[*body[:-1], new])
+        )
 
 
 @dataclass
@@ -127,7 +137,7 @@ class FlowRule(Rule):
     summary = "with Flow(...) / Flow(...).add_task → @flow function; Parameter → typed args"
 
     # -- the module ---------------------------------------------------------------------------
-    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:  # noqa: N802
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         body = list(updated_node.body)
         flows: dict[str, _Flow] = {}
         out: list[cst.BaseStatement | str] = []  # a str marks where a flow's function lands
@@ -193,9 +203,13 @@ class FlowRule(Rule):
             for run in runs:
                 small = run.body[0] if isinstance(run, cst.SimpleStatementLine) else None
                 call = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
-                if isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute):
-                    if call.func.attr.value == "register" and isinstance(call.func.value, cst.Name):
-                        self._register(call, functions[call.func.value.value])
+                if (
+                    isinstance(call, cst.Call)
+                    and isinstance(call.func, cst.Attribute)
+                    and call.func.attr.value == "register"
+                    and isinstance(call.func.value, cst.Name)
+                ):
+                    self._register(call, functions[call.func.value.value])
             if len(functions) > 1:
                 self.flag(
                     f"{len(functions)} flows in one module",
@@ -394,7 +408,7 @@ class FlowRule(Rule):
         rule = self
 
         class _Inline(cst.CSTTransformer):
-            def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:  # noqa: N802
+            def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
                 if rule.p1(original.func) in ("Parameter", "DateTimeParameter"):
                     return cst.Name(rule._param(original, params).name)
                 return updated
@@ -521,7 +535,7 @@ class FlowRule(Rule):
                 out.append(
                     line.with_changes(
                         body=[assign.with_changes(value=assign.value.with_changes(args=args))],
-                        leading_lines=stmt.leading_lines,
+                        leading_lines=getattr(stmt, "leading_lines", ()),
                     )
                 )
                 continue
@@ -619,7 +633,8 @@ class FlowRule(Rule):
         code = (
             f"{decorator}\n{header}\n    {doc}\n"
             f"    {env_var} = {resolve}(target_env)\n"
-            f'    {logger}().info("%s into %s (sample=%s)", {json.dumps(label)}, {env_var}, sample)\n'
+            f'    {logger}().info("%s into %s (sample=%s)", '
+            f"{json.dumps(label)}, {env_var}, sample)\n"
         )
         results = ", ".join(f'"{n}": {n}' for n in flow_results(body))
         code += f'    return {{"target_env": {env_var}{", " if results else ""}{results}}}\n'
@@ -681,26 +696,37 @@ class FlowRule(Rule):
                     "(pass the old parameters= as keyword arguments)",
                     PREFECT_GUIDE,
                 )
-                args = [a for a in call.args if a.keyword is None or a.keyword.value != "parameters"]
+                args = [
+                    a for a in call.args if a.keyword is None or a.keyword.value != "parameters"
+                ]
                 params = kwarg(call, "parameters")
                 if params is not None and isinstance(params.value, cst.Dict):
                     for el in params.value.elements:
                         if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString):
-                            args.append(cst.Arg(el.value, keyword=cst.Name(str(el.key.evaluated_value))))
+                            args.append(
+                                cst.Arg(el.value, keyword=cst.Name(str(el.key.evaluated_value)))
+                            )
                 args.append(cst.Arg(cst.Name("True"), keyword=cst.Name("return_state")))
                 new_call = cst.Call(func=cst.Name(fn), args=args)
-                kept.append(self._attach(inner.with_changes(body=[small.with_changes(value=new_call)])))  # type: ignore[union-attr]
+                kept.append(
+                    self._attach(inner.with_changes(body=[small.with_changes(value=new_call)]))
+                )  # type: ignore[union-attr]
                 continue
             if method == "run" and call.args:
                 self.flag(f"{fn}.run(...)", "pass the values as command-line options of run_cli")
             if not done:
                 run_cli = self.state.need("flowlib.runtime", "run_cli")
                 line = cst.parse_statement(f"raise SystemExit({run_cli}({fn}))\n")
-                kept.append(self._attach(line.with_changes(leading_lines=inner.leading_lines)))
+                leading = getattr(inner, "leading_lines", ())
+                kept.append(self._attach(line.with_changes(leading_lines=leading)))
                 done = True
         if not kept:
             run_cli = self.state.need("flowlib.runtime", "run_cli")
-            kept.append(cst.parse_statement(f"raise SystemExit({run_cli}({next(iter(functions.values()))}))\n"))
+            kept.append(
+                cst.parse_statement(
+                    f"raise SystemExit({run_cli}({next(iter(functions.values()))}))\n"
+                )
+            )
         return stmt.with_changes(body=stmt.body.with_changes(body=kept))
 
     def _register(self, call: cst.Call, fn: str) -> None:
@@ -715,7 +741,7 @@ class FlowRule(Rule):
             if info.function == fn and isinstance(name, str):
                 info.project = self.state.project or name
 
-    def visit_Module(self, node: cst.Module) -> bool:  # noqa: N802
+    def visit_Module(self, node: cst.Module) -> bool:
         self.flow_vars = set()
         for stmt in node.body:
             spec = self._flow_definition(stmt)
@@ -726,7 +752,7 @@ class FlowRule(Rule):
     # -- Prefect 1 flow objects the converter cannot see (loaded dynamically) ----------------------
     RUN_KEYWORDS = {"run_on_schedule", "runner_cls", "context", "parameters", "executor"}
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = original_node.func
         if not isinstance(func, cst.Attribute):
             return updated_node
@@ -750,14 +776,14 @@ class FlowRule(Rule):
         return updated_node
 
     # -- flows built elsewhere ------------------------------------------------------------------
-    def leave_FunctionDef(  # noqa: N802
+    def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
         rule = self
         found: list[bool] = []
 
         class _Find(cst.CSTVisitor):
-            def visit_Call(self, node: cst.Call) -> None:  # noqa: N802
+            def visit_Call(self, node: cst.Call) -> None:
                 if rule._flow_call(node)[0]:
                     found.append(True)
 
@@ -771,7 +797,7 @@ class FlowRule(Rule):
             )
         return updated_node
 
-    def leave_ClassDef(  # noqa: N802
+    def leave_ClassDef(
         self, original_node: cst.ClassDef, updated_node: cst.ClassDef
     ) -> cst.ClassDef:
         full = f"{self.state.entry.module_in}.{original_node.name.value}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 import libcst as cst
 
@@ -76,7 +77,7 @@ class ContextRule(Rule):
             )
         return None
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         qual = self.qualify(original_node.func)
         if qual in (
             "prefect.utilities.logging.get_logger",
@@ -85,12 +86,12 @@ class ContextRule(Rule):
             return _call(self.state.need(RUNTIME, "run_logger"))
         return self._convert(original_node, updated_node)
 
-    def leave_Subscript(  # noqa: N802
+    def leave_Subscript(
         self, original_node: cst.Subscript, updated_node: cst.Subscript
     ) -> cst.BaseExpression:
         return self._convert(original_node, updated_node)
 
-    def leave_Attribute(  # noqa: N802
+    def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
     ) -> cst.BaseExpression:
         return self._convert(original_node, updated_node)
@@ -120,9 +121,12 @@ class SignalsRule(Rule):
     summary = "signals.FAIL → RuntimeError; SKIP/LOOP/RETRY/PAUSE/ENDRUN flagged"
 
     def applies(self, text: str) -> bool:
-        return "prefect" in text and any(w in text for w in ("signals", "SKIP", "FAIL", "LOOP", "RETRY", "PAUSE", "ENDRUN", "SUCCESS"))
+        return "prefect" in text and any(
+            w in text
+            for w in ("signals", "SKIP", "FAIL", "LOOP", "RETRY", "PAUSE", "ENDRUN", "SUCCESS")
+        )
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         name = self.p1(original_node.func)
         if name in ("FAIL", "TRIGGERFAIL"):
             return updated_node.with_changes(func=cst.Name("RuntimeError"))
@@ -135,7 +139,7 @@ class SignalsRule(Rule):
             return updated_node.with_changes(func=cst.Name("RuntimeError"))
         return updated_node
 
-    def leave_ExceptHandler(  # noqa: N802
+    def leave_ExceptHandler(
         self, original_node: cst.ExceptHandler, updated_node: cst.ExceptHandler
     ) -> cst.ExceptHandler:
         if original_node.type is not None and self._names_signal(original_node.type):
@@ -176,7 +180,7 @@ class TaskDecoratorRule(Rule):
         "signature (task, task_run, state); check the handler's arguments",
     }
 
-    def leave_Decorator(  # noqa: N802
+    def leave_Decorator(
         self, original_node: cst.Decorator, updated_node: cst.Decorator
     ) -> cst.Decorator:
         dec = updated_node.decorator
@@ -184,7 +188,7 @@ class TaskDecoratorRule(Rule):
             return updated_node.with_changes(decorator=self.convert(dec))
         return updated_node
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         # task(fn, max_retries=...) used as a function (not the decorator form)
         if self.p1(original_node.func) == "task" and any(a.keyword for a in original_node.args):
             return self.convert(updated_node)
@@ -234,11 +238,27 @@ class TaskDecoratorRule(Rule):
 
 
 TASK_OPTIONS = {
-    "name", "slug", "tags", "max_retries", "retry_delay", "timeout", "trigger",
-    "skip_on_upstream_skip", "cache_for", "cache_validator", "cache_key", "checkpoint",
-    "state_handlers", "on_failure", "log_stdout", "log_stderr", "result", "target",
-    "task_run_name", "nout",
-}  # fmt: skip
+    "name",
+    "slug",
+    "tags",
+    "max_retries",
+    "retry_delay",
+    "timeout",
+    "trigger",
+    "skip_on_upstream_skip",
+    "cache_for",
+    "cache_validator",
+    "cache_key",
+    "checkpoint",
+    "state_handlers",
+    "on_failure",
+    "log_stdout",
+    "log_stderr",
+    "result",
+    "target",
+    "task_run_name",
+    "nout",
+}
 
 
 class TaskClassRule(Rule):
@@ -256,9 +276,11 @@ class TaskClassRule(Rule):
         return "Task" in text or "defaults_from_attrs" in text
 
     def _is_task_class(self, node: cst.BaseExpression) -> bool:
-        return self.p1(node) == "Task" or (self.qualify(node) or "") in self.state.index.task_classes
+        return (
+            self.p1(node) == "Task" or (self.qualify(node) or "") in self.state.index.task_classes
+        )
 
-    def leave_ClassDef(  # noqa: N802
+    def leave_ClassDef(
         self, original_node: cst.ClassDef, updated_node: cst.ClassDef
     ) -> cst.ClassDef:
         bases = list(updated_node.bases)
@@ -276,12 +298,10 @@ class TaskClassRule(Rule):
                 "turn it into a @task function",
             )
         return updated_node.with_changes(
-            bases=kept,
-            lpar=cst.MaybeSentinel.DEFAULT if kept else cst.MaybeSentinel.DEFAULT,
-            rpar=cst.MaybeSentinel.DEFAULT,
-        ) if kept else updated_node.with_changes(bases=[], lpar=cst.MaybeSentinel.DEFAULT, rpar=cst.MaybeSentinel.DEFAULT)
+            bases=kept, lpar=cst.MaybeSentinel.DEFAULT, rpar=cst.MaybeSentinel.DEFAULT
+        )
 
-    def leave_FunctionDef(  # noqa: N802
+    def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
         kept = []
@@ -300,19 +320,21 @@ class TaskClassRule(Rule):
         if not attrs:
             return updated_node
         lines = [cst.parse_statement(f"{a} = self.{a} if {a} is None else {a}") for a in attrs]
-        body = list(updated_node.body.body)
+        body = cast(list[cst.BaseStatement], list(updated_node.body.body))
         at = 1 if body and _is_docstring(body[0]) else 0
         body[at:at] = lines
         return updated_node.with_changes(
             decorators=kept, body=updated_node.body.with_changes(body=body)
         )
 
-    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:  # noqa: N802
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
         call = updated_node.value
         if not isinstance(call, cst.Call) or not self._is_task_class(call.func):
             return updated_node
         ctor = [a for a in call.args if a.keyword is None or a.keyword.value not in TASK_OPTIONS]
-        options = [a for a in call.args if a.keyword is not None and a.keyword.value in TASK_OPTIONS]
+        options = [
+            a for a in call.args if a.keyword is not None and a.keyword.value in TASK_OPTIONS
+        ]
         if ctor:
             ctor[-1] = ctor[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         task = self.state.need("prefect", "task")
@@ -327,11 +349,15 @@ class TaskClassRule(Rule):
         run = cst.Attribute(value=call.with_changes(args=ctor), attr=cst.Name("run"))
         first = cst.Arg(run, comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
         rest = [
-            a.with_changes(equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+            a.with_changes(
+                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+            )
             for a in wrapped.args
         ]
         for i in range(len(rest) - 1):
-            rest[i] = rest[i].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+            rest[i] = rest[i].with_changes(
+                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            )
         return updated_node.with_changes(value=wrapped.with_changes(args=[first, *rest]))
 
 
@@ -352,7 +378,7 @@ class ResourceManagerRule(Rule):
     def applies(self, text: str) -> bool:
         return "resource_manager" in text
 
-    def leave_ClassDef(  # noqa: N802
+    def leave_ClassDef(
         self, original_node: cst.ClassDef, updated_node: cst.ClassDef
     ) -> cst.ClassDef:
         decorators = list(updated_node.decorators)
@@ -381,7 +407,9 @@ class ResourceManagerRule(Rule):
             *updated_node.body.body,
             *(s.with_changes(leading_lines=[cst.EmptyLine(indent=False)]) for s in extra),
         ]
-        return updated_node.with_changes(decorators=kept, body=updated_node.body.with_changes(body=body))
+        return updated_node.with_changes(
+            decorators=kept, body=updated_node.body.with_changes(body=body)
+        )
 
 
 class SecretsRule(Rule):
@@ -397,23 +425,23 @@ class SecretsRule(Rule):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.nesting = 0
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:  # noqa: N802
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.nesting += 1
 
-    def leave_FunctionDef(  # noqa: N802
+    def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
         self.nesting -= 1
         return updated_node
 
-    def visit_With(self, node: cst.With) -> None:  # noqa: N802
+    def visit_With(self, node: cst.With) -> None:
         self.nesting += 1
 
-    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:  # noqa: N802
+    def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:
         self.nesting -= 1
         return updated_node
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = original_node.func
         if (
             isinstance(func, cst.Attribute)
@@ -461,7 +489,7 @@ class LibraryTasksRule(Rule):
     def applies(self, text: str) -> bool:
         return "ShellTask" in text
 
-    def leave_SimpleStatementLine(  # noqa: N802
+    def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
         if len(updated_node.body) != 1 or not isinstance(updated_node.body[0], cst.Assign):
@@ -490,9 +518,10 @@ class LibraryTasksRule(Rule):
         code = (
             f'@{task}(name="{name}"{retries})\n'
             f"def {name}(command: str{default}, env: dict[str, str] | None = None) -> {returns}:\n"
-            f'    """Run a shell command (replaces a Prefect 1 shell task); fails on a non-zero exit."""\n'
+            f'    """Run a shell command (was a Prefect 1 shell task); fails if it fails."""\n'
             f"    result = subprocess.run(  # noqa: S602 - a shell command, as ShellTask ran it\n"
-            f"        {prefix}command, shell=True, check=True, capture_output=True, text=True, env=env\n"
+            f"        {prefix}command, shell=True, check=True, capture_output=True, text=True, "
+            "env=env\n"
             f"    )\n"
             f"    lines = result.stdout.splitlines()\n"
             f"    return {result}\n"
@@ -508,7 +537,9 @@ class FlowOfFlowsRule(Rule):
     summary = "create_flow_run, wait_for_flow_run, StartFlowRun → run_deployment"
 
     def applies(self, text: str) -> bool:
-        return "prefect" in text and any(w in text for w in ("flow_run", "FlowRun", "get_task_run_result"))
+        return "prefect" in text and any(
+            w in text for w in ("flow_run", "FlowRun", "get_task_run_result")
+        )
 
     def _deployment(self, call: cst.Call) -> str | None:
         arg = kwarg(call, "flow_name", 0)
@@ -522,7 +553,7 @@ class FlowOfFlowsRule(Rule):
             return None
         return f"{name}/{self.state.index.deployment_of(name)}"
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         name = self.p1(original_node.func)
         if name == "create_flow_run":
             return self._run(updated_node, wait=True)
@@ -559,7 +590,7 @@ class FlowOfFlowsRule(Rule):
         args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return template.with_changes(args=args)
 
-    def leave_SimpleStatementLine(  # noqa: N802
+    def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement:
         if len(updated_node.body) != 1 or not isinstance(updated_node.body[0], cst.Assign):
@@ -582,8 +613,9 @@ class FlowOfFlowsRule(Rule):
         code = (
             f'@{task}(name="{target.value}")\n'
             f"def {target.value}(parameters: dict[str, object] | None = None) -> object:\n"
-            f'    """Run the deployment {deployment} (replaces a Prefect 1 start-flow-run task)."""\n'
-            f'    return {run}(name="{deployment}", parameters=parameters or {{}}, timeout={timeout})\n'
+            f'    """Run the deployment {deployment} (was a Prefect 1 start-flow-run task)."""\n'
+            f'    return {run}(name="{deployment}", parameters=parameters or {{}}, '
+            f"timeout={timeout})\n"
         )
         return cst.parse_statement(code).with_changes(leading_lines=updated_node.leading_lines)
 
@@ -597,7 +629,7 @@ class KvStoreRule(Rule):
     def applies(self, text: str) -> bool:
         return any(w in text for w in ("key_value", "delete_key", "list_keys"))
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         name = self.p1(original_node.func)
         if name == "get_key_value":
             variable = self.state.need("prefect.variables", "Variable")
@@ -620,12 +652,12 @@ class EnvironRule(Rule):
     def applies(self, text: str) -> bool:
         return "environ" in text or "getenv" in text
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:  # noqa: N802
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self.qualify(original_node.func) in ("os.environ.get", "os.getenv"):
             self._flag()
         return updated_node
 
-    def leave_Subscript(  # noqa: N802
+    def leave_Subscript(
         self, original_node: cst.Subscript, updated_node: cst.Subscript
     ) -> cst.BaseExpression:
         if self.qualify(original_node.value) == "os.environ":
@@ -655,11 +687,31 @@ class DeploymentConfigRule(Rule):
         return "prefect" in text and any(k in text for k in self.KINDS)
 
     KINDS = {
-        "CronClock", "IntervalClock", "DatesClock", "Schedule", "CronSchedule",
-        "IntervalSchedule", "KubernetesRun", "DockerRun", "LocalRun", "UniversalRun", "ECSRun",
-        "VertexRun", "LocalDaskExecutor", "DaskExecutor", "LocalExecutor", "Docker", "GitHub",
-        "GitLab", "Bitbucket", "S3", "GCS", "Azure", "Local", "Git",
-    }  # fmt: skip
+        "CronClock",
+        "IntervalClock",
+        "DatesClock",
+        "Schedule",
+        "CronSchedule",
+        "IntervalSchedule",
+        "KubernetesRun",
+        "DockerRun",
+        "LocalRun",
+        "UniversalRun",
+        "ECSRun",
+        "VertexRun",
+        "LocalDaskExecutor",
+        "DaskExecutor",
+        "LocalExecutor",
+        "Docker",
+        "GitHub",
+        "GitLab",
+        "Bitbucket",
+        "S3",
+        "GCS",
+        "Azure",
+        "Local",
+        "Git",
+    }
 
     def run(self, tree: cst.Module) -> cst.Module:
         self.imports = ImportTable(tree, self.state.entry.module_in)
@@ -685,7 +737,10 @@ class DeploymentConfigRule(Rule):
             carry.extend(cst.EmptyLine(comment=cst.Comment(line)) for line in todo_lines(flag))
             code = cst.Module(body=[stmt.with_changes(leading_lines=[])]).code.rstrip("\n")
             code = format_snippet(code, 96)
-            carry.extend(cst.EmptyLine(comment=cst.Comment(f"# {line}".rstrip())) for line in code.splitlines())
+            carry.extend(
+                cst.EmptyLine(comment=cst.Comment(f"# {line}".rstrip()))
+                for line in code.splitlines()
+            )
         if carry:
             return tree.with_changes(body=body, footer=[*carry, *tree.footer])
         return tree.with_changes(body=body)
@@ -694,7 +749,9 @@ class DeploymentConfigRule(Rule):
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
             return None
         small = stmt.body[0]
-        if not isinstance(small, (cst.Assign, cst.AnnAssign)) or not isinstance(small.value, cst.Call):
+        if not isinstance(small, (cst.Assign, cst.AnnAssign)) or not isinstance(
+            small.value, cst.Call
+        ):
             return None
         kind = self.p1(small.value.func)
         return kind if kind in self.KINDS else None

@@ -34,11 +34,25 @@ P1_PATTERNS = re.compile(
 def ruff_problems(root: Path) -> str:
     """``ruff check`` (pyflakes, pycodestyle, isort) on converted code; '' when clean."""
     proc = subprocess.run(
-        [str(find_ruff_bin()), "check", "--isolated", "--select", "E,F,W,I", "--line-length", "100",
-         "--config", 'lint.isort.known-first-party = ["flowlib", "flows", "tasks"]',
-         "--output-format", "concise", "."],
-        cwd=root, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            str(find_ruff_bin()),
+            "check",
+            "--isolated",
+            "--select",
+            "E,F,W,I",
+            "--line-length",
+            "100",
+            "--config",
+            'lint.isort.known-first-party = ["flowlib", "flows", "tasks"]',
+            "--output-format",
+            "concise",
+            ".",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return "" if proc.returncode == 0 else proc.stdout + proc.stderr
 
 
@@ -105,6 +119,11 @@ def import_all(root: Path, modules: list[str]) -> subprocess.CompletedProcess[st
     )
     env = {"PYTHONPATH": f"{root}:{REPO_ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(root)}
     return subprocess.run(
-        [sys.executable, "-c", code, *modules], cwd=root, capture_output=True, text=True,
-        env=env, timeout=300, check=False,
-    )  # fmt: skip
+        [sys.executable, "-c", code, *modules],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )

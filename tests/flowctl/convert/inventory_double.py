@@ -104,8 +104,11 @@ class InventoryStub(Prefect1Stub):
     def _flow_row(self, flow: StubFlow) -> dict[str, Any]:
         row = flow.row()
         extra = self.flow_columns.get(flow.id) or {
-            "schedule": None, "parameters": [], "run_config": None, "flow_group_id": None,
-        }  # fmt: skip
+            "schedule": None,
+            "parameters": [],
+            "run_config": None,
+            "flow_group_id": None,
+        }
         row.update(extra)
         group = self.groups.get(extra["flow_group_id"] or "")
         row["flow_group"] = group.row() if group else None
@@ -125,9 +128,10 @@ class InventoryStub(Prefect1Stub):
             for group in self.groups.values():
                 row = group.row()
                 row["flows"] = [
-                    f.row() for f in self.flows.values()
+                    f.row()
+                    for f in self.flows.values()
                     if self.flow_columns.get(f.id, {}).get("flow_group_id") == group.id
-                ]  # fmt: skip
+                ]
                 rows.append(row)
         rows = [r for r in rows if matches(r, op.arguments.get("where"))]
         for column, direction in reversed(list((op.arguments.get("order_by") or {}).items())):

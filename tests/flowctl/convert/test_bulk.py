@@ -14,7 +14,9 @@ from .conftest import REPO_ROOT, import_all, prefect1_leftovers, ruff_problems
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_convert", REPO_ROOT / "benchmarks/bench_convert.py")
+    spec = importlib.util.spec_from_file_location(
+        "bench_convert", REPO_ROOT / "benchmarks/bench_convert.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -47,6 +49,6 @@ def test_a_300_file_repository_converts_completely(big):
 
 
 def test_the_300_converted_modules_import(big):
-    repo, conversion, plan, out = big
+    _repo, conversion, _plan, out = big
     proc = import_all(out, [m.module_out for m in conversion.modules])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]

@@ -32,16 +32,31 @@ def test_the_corpus_is_big_and_varied_enough():
     assert len(files) >= 30
     text = "\n".join(f.read_text() for f in files)
     for construct in (
-        "class AcmeFlow(Flow)", "ShellTask(", "StartFlowRun(", "create_flow_run(", "class Multiply(Task)",
-        "with case(", "state_handlers=", "KubernetesRun(", "DockerRun(", "GitHub(", "S3(", "GCS(",
-        "Azure(", "Local(", "LocalDaskExecutor(", "DaskExecutor(", "PrefectSecret(", "Secret(",
+        "class AcmeFlow(Flow)",
+        "ShellTask(",
+        "StartFlowRun(",
+        "create_flow_run(",
+        "class Multiply(Task)",
+        "with case(",
+        "state_handlers=",
+        "KubernetesRun(",
+        "DockerRun(",
+        "GitHub(",
+        "S3(",
+        "GCS(",
+        "Azure(",
+        "Local(",
+        "LocalDaskExecutor(",
+        "DaskExecutor(",
+        "PrefectSecret(",
+        "Secret(",
         "from acme_etl.common.schedules import",
-    ):  # fmt: skip
+    ):
         assert construct in text, construct
 
 
 def test_an_unparsable_file_is_reported_and_skipped(converted):
-    conversion, plan, root = converted
+    conversion, _plan, root = converted
     broken = _module(conversion, "flows/broken.py")
     assert broken.code is None and "cannot parse" in (broken.error or "")
     assert not (root / broken.path_out).exists()
@@ -49,7 +64,7 @@ def test_an_unparsable_file_is_reported_and_skipped(converted):
 
 
 def test_every_converted_module_is_ruff_clean_and_free_of_prefect1_outside_flags(converted):
-    conversion, plan, root = converted
+    conversion, _plan, root = converted
     assert ruff_problems(root / "flows") == ""
     leftovers = {
         m.path_out: prefect1_leftovers(m.code) for m in conversion.modules if m.code is not None
@@ -58,23 +73,27 @@ def test_every_converted_module_is_ruff_clean_and_free_of_prefect1_outside_flags
 
 
 def test_every_converted_module_imports_in_the_prefect2_venv(converted):
-    conversion, plan, root = converted
+    conversion, _plan, root = converted
     modules = [m.module_out for m in conversion.modules if m.code is not None]
     proc = import_all(root, modules)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_every_flag_is_a_todo_at_its_line_with_a_pointer(converted):
-    conversion, plan, root = converted
+    conversion, _plan, root = converted
     assert len(conversion.flags) >= 30
     for flag in conversion.flags:
         line = (root / flag.file).read_text().splitlines()[flag.line - 1]
         assert line.strip().startswith("# TODO(flowctl convert):"), flag
-        assert "MIGRATION.md" in flag.action or "docs.prefect.io" in flag.action or "README" in flag.action
+        assert (
+            "MIGRATION.md" in flag.action
+            or "docs.prefect.io" in flag.action
+            or "README" in flag.action
+        )
 
 
 def test_names_resolve_across_files(converted):
-    conversion, plan, root = converted
+    conversion, _plan, _root = converted
     flows = {i.legacy_name: i for m in conversion.modules for i in m.flows}
     # schedule from acme_etl/common/schedules.py, run config and storage from common/config.py
     orders = flows["orders-daily"]
@@ -82,8 +101,11 @@ def test_names_resolve_across_files(converted):
     assert orders.run_config["image"] == "registry.acme.example/etl:2024.05"
     assert orders.labels == ["k8s", "etl"]
     assert orders.storage == {
-        "type": "GitHub", "repo": "acme/etl-flows", "path": "acme_etl/flows/orders_daily.py", "ref": "main",
-    }  # fmt: skip
+        "type": "GitHub",
+        "repo": "acme/etl-flows",
+        "path": "acme_etl/flows/orders_daily.py",
+        "ref": "main",
+    }
     # the custom Flow subclass from common/flows.py is recognised as a flow
     assert flows["customers-sync"].clocks[0].interval_seconds == 900
     customers = _module(conversion, "flows/customers_sync.py")
@@ -97,7 +119,7 @@ def test_names_resolve_across_files(converted):
 
 
 def test_flows_get_the_house_shape(converted):
-    conversion, plan, root = converted
+    conversion, _plan, _root = converted
     for module in conversion.modules:
         for info in module.flows:
             code = module.code
@@ -106,11 +128,14 @@ def test_flows_get_the_house_shape(converted):
             assert "on_failure=" in code and "on_crashed=FAILURE_HOOKS" in code
         if module.flows:
             first = module.flows[0].function
-            assert f"raise SystemExit(run_cli({first}))" in module.code or "return_state=True" in module.code
+            assert (
+                f"raise SystemExit(run_cli({first}))" in module.code
+                or "return_state=True" in module.code
+            )
 
 
 def test_deployments_and_migration_entries(converted):
-    conversion, plan, root = converted
+    _conversion, _plan, root = converted
     doc = yaml.safe_load((root / "deployments/acme/prefect.yaml").read_text())
     deps = {d["name"]: d for d in doc["deployments"]}
     # two clocks with different parameter defaults: one deployment per clock
@@ -119,13 +144,20 @@ def test_deployments_and_migration_entries(converted):
     assert deps["multi-clock-2"]["schedules"][0]["timezone"] == "America/New_York"
     orders = deps["orders-daily"]
     assert orders["work_pool"]["job_variables"] == {
-        "image": "registry.acme.example/etl:2024.05", "env": {"LOG_LEVEL": "INFO"},
-        "cpu_request": "500m", "memory_request": "1Gi",
-    }  # fmt: skip
+        "image": "registry.acme.example/etl:2024.05",
+        "env": {"LOG_LEVEL": "INFO"},
+        "cpu_request": "500m",
+        "memory_request": "1Gi",
+    }
     assert orders["tags"] == ["project:acme", "k8s", "etl", "phase:shadow"]
     assert orders["pull"] == [
-        {"prefect.deployments.steps.git_clone": {"repository": "https://github.com/acme/etl-flows.git", "branch": "main"}}
-    ]  # fmt: skip
+        {
+            "prefect.deployments.steps.git_clone": {
+                "repository": "https://github.com/acme/etl-flows.git",
+                "branch": "main",
+            }
+        }
+    ]
     assert orders["parameters"] == {"target_env": "dev", "pages": 5}
     assert orders["schedules"][0]["timezone"] == "Europe/Berlin"
     assert orders["schedules"][0]["cron"] != "30 1 * * *"  # staggered off the legacy slot
@@ -146,7 +178,7 @@ def test_deployments_and_migration_entries(converted):
 
 
 def test_test_skeletons_pass(converted):
-    conversion, plan, root = converted
+    conversion, _plan, root = converted
     tests = sorted((root / "tests").rglob("test_*.py"))
     assert len(tests) == len([m for m in conversion.modules if m.flows])
     import subprocess
@@ -156,9 +188,23 @@ def test_test_skeletons_pass(converted):
 
     picked = [str(t) for t in tests if "orders_daily" in t.name or "task_classes" in t.name]
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(root), *picked],
-        cwd=root, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(root),
+            *picked,
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         env={"PYTHONPATH": f"{root}:{REPO_ROOT}", "PATH": "/usr/bin:/bin", "HOME": str(root)},
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "2 passed" in proc.stdout

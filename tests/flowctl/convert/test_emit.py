@@ -22,10 +22,14 @@ from .test_cli import CLEAN
 
 def _info(**changes):
     base = dict(
-        legacy_name="demo-flow", function="demo_flow", module_out="flows.demo.demo_flow",
-        path_out="flows/demo/demo_flow.py", source="demo_flow.py", project="demo",
+        legacy_name="demo-flow",
+        function="demo_flow",
+        module_out="flows.demo.demo_flow",
+        path_out="flows/demo/demo_flow.py",
+        source="demo_flow.py",
+        project="demo",
         params=[Param("day", None, "None"), Param("limit", 5, "5", annotation="int")],
-    )  # fmt: skip
+    )
     base.update(changes)
     return FlowInfo(**base)
 
@@ -60,11 +64,18 @@ def test_stagger_moves_the_minute_15_to_45_and_keeps_the_hour():
 def test_one_deployment_per_set_of_clock_defaults_with_defaults_labels_job_variables_pull():
     eu = Clock("cron", cron="0 6 * * *", timezone="Europe/Paris", parameter_defaults={"limit": 1})
     eu2 = Clock("cron", cron="0 18 * * *", timezone="Europe/Paris", parameter_defaults={"limit": 1})
-    us = Clock("cron", cron="0 6 * * *", timezone="America/New_York", parameter_defaults={"limit": 2})
+    us = Clock(
+        "cron", cron="0 6 * * *", timezone="America/New_York", parameter_defaults={"limit": 2}
+    )
     info = _info(
         clocks=[eu, us, eu2],
         labels=["k8s"],
-        run_config={"type": "KubernetesRun", "image": "img:1", "memory_request": "1Gi", "cpu_limit": "2"},
+        run_config={
+            "type": "KubernetesRun",
+            "image": "img:1",
+            "memory_request": "1Gi",
+            "cpu_limit": "2",
+        },
         storage={"type": "GitHub", "repo": "acme/flows", "ref": "main"},
     )
     first, second = deployment_entries(info)
@@ -74,16 +85,23 @@ def test_one_deployment_per_set_of_clock_defaults_with_defaults_labels_job_varia
     assert [s["timezone"] for s in first["schedules"]] == ["Europe/Paris", "Europe/Paris"]
     assert all(s["active"] is True for s in first["schedules"] + second["schedules"])
     assert first["tags"] == ["project:demo", "k8s", "phase:shadow"]
-    assert first["work_pool"]["job_variables"] == {"image": "img:1", "cpu_limit": "2", "memory_request": "1Gi"}
+    assert first["work_pool"]["job_variables"] == {
+        "image": "img:1",
+        "cpu_limit": "2",
+        "memory_request": "1Gi",
+    }
     assert first["pull"][0]["prefect.deployments.steps.git_clone"] == {
-        "repository": "https://github.com/acme/flows.git", "branch": "main"
-    }  # fmt: skip
+        "repository": "https://github.com/acme/flows.git",
+        "branch": "main",
+    }
     assert first["entrypoint"] == "flows/demo/demo_flow.py:demo_flow"
 
 
 def test_migration_entry_parses_with_the_manifest_reader_and_keeps_hand_written_entries():
     current = (REPO_ROOT / "migration/sales.yaml").read_text()
-    text, problems = migration_yaml(current, "sales", [_info(project="sales", legacy_name="sales-x")])
+    text, problems = migration_yaml(
+        current, "sales", [_info(project="sales", legacy_name="sales-x")]
+    )
     assert problems == []
     assert text.startswith(current.split("\n", 1)[0])  # comments kept
     plans = parse_manifest(yaml.safe_load(text), Path("sales.yaml"))
@@ -92,7 +110,7 @@ def test_migration_entry_parses_with_the_manifest_reader_and_keeps_hand_written_
     new = plans[-1]
     assert new.legacy.name == "sales-x" and new.deployment == "sales-x/demo-flow"
     assert new.phase == "shadow" and set(new.recovery) == {"day", "limit"}
-    clash, problems = migration_yaml(current, "sales", [_info(function="products_snapshot")])
+    _clash, problems = migration_yaml(current, "sales", [_info(function="products_snapshot")])
     assert problems and "not made by flowctl convert" in problems[0]
 
 
@@ -114,18 +132,40 @@ def test_the_generated_prefect_yaml_deploys_with_prefect_deploy(tmp_path, prefec
     }
     pool = subprocess.run(
         [prefect, "work-pool", "create", "convert-pool", "--type", "process"],
-        env=env, cwd=out, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert pool.returncode == 0 or "already exists" in pool.stdout, pool.stdout + pool.stderr
     deploy = subprocess.run(
-        [prefect, "--no-prompt", "deploy", "--all", "--prefect-file", "deployments/tidy/prefect.yaml"],
-        env=env, cwd=out, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        [
+            prefect,
+            "--no-prompt",
+            "deploy",
+            "--all",
+            "--prefect-file",
+            "deployments/tidy/prefect.yaml",
+        ],
+        env=env,
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert deploy.returncode == 0, deploy.stdout[-4000:] + deploy.stderr[-4000:]
     shown = subprocess.run(
         [prefect, "deployment", "inspect", "tidy-flow/tidy"],
-        env=env, cwd=out, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "'x': 3" in shown.stdout and "'target_env': 'dev'" in shown.stdout
     assert "Europe" not in shown.stdout and "'cron': '" in shown.stdout

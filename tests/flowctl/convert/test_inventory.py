@@ -39,9 +39,13 @@ def serialized():
     )
     proc = subprocess.run(
         [str(legacy_python), "-c", code, *(m for _, m in LEGACY.values())],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin", "HOME": str(REPO_ROOT)},
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(proc.stdout.strip().splitlines()[-1])
     return {name: data[module] for name, (_, module) in LEGACY.items()}
@@ -51,11 +55,15 @@ def serialized():
 def server(serialized):
     stub = InventoryStub(token="inv-token")
     zurich_7 = {
-        "clocks": [{
-            "type": "CronClock", "cron": "0 7 * * 1-5", "parameter_defaults": {},
-            "start_date": {"dt": "2026-01-01T00:00:00", "tz": "Europe/Zurich"},
-        }],
-    }  # fmt: skip
+        "clocks": [
+            {
+                "type": "CronClock",
+                "cron": "0 7 * * 1-5",
+                "parameter_defaults": {},
+                "start_date": {"dt": "2026-01-01T00:00:00", "tz": "Europe/Zurich"},
+            }
+        ],
+    }
     for name, (project, _) in LEGACY.items():
         flow = serialized[name]
         group = StubFlowGroup(id=f"group-{name}", name=name)
@@ -67,13 +75,22 @@ def server(serialized):
             group.labels = ["k8s", "prod"]
         run_config = None
         if name == "sales-orders-incremental":
-            run_config = {"type": "KubernetesRun", "image": "legacy/orders:3", "cpu_request": "250m"}
+            run_config = {
+                "type": "KubernetesRun",
+                "image": "legacy/orders:3",
+                "cpu_request": "250m",
+            }
         # an archived first version with an older schedule, then the live one
         stub.add_version(name, project, 1, group=group, schedule=None, archived=True)
         stub.add_version(
-            name, project, 2, group=group, schedule=flow["schedule"],
-            parameters=flow["parameters"], run_config=run_config,
-        )  # fmt: skip
+            name,
+            project,
+            2,
+            group=group,
+            schedule=flow["schedule"],
+            parameters=flow["parameters"],
+            run_config=run_config,
+        )
     stub.add_run("sales-products-snapshot", "Success", datetime(2026, 11, 25, 2, tzinfo=UTC))
     stub.add_run("sales-products-snapshot", "Failed", datetime(2026, 11, 26, 2, tzinfo=UTC))
     with stub.start() as running:
@@ -102,10 +119,15 @@ def test_inventory_reads_the_server_and_convert_uses_it(server, tmp_path, monkey
     orders = flows["sales-orders-incremental"]
     assert orders["project"] == "sales" and orders["version"] == 2 and orders["versions"] == [2, 1]
     assert orders["archived"] is False and orders["schedule_active"] is True
-    assert orders["clocks"] == [{
-        "anchor": "2026-01-01T00:05:00+00:00", "timezone": "UTC", "parameter_defaults": {},
-        "kind": "interval", "interval_seconds": 3600.0,
-    }]  # fmt: skip
+    assert orders["clocks"] == [
+        {
+            "anchor": "2026-01-01T00:05:00+00:00",
+            "timezone": "UTC",
+            "parameter_defaults": {},
+            "kind": "interval",
+            "interval_seconds": 3600.0,
+        }
+    ]
     assert orders["labels"] == ["k8s", "prod"]
     assert orders["run_config"]["image"] == "legacy/orders:3"
     assert set(orders["parameters"]) == {"window_start", "window_end", "sample"}
@@ -116,7 +138,16 @@ def test_inventory_reads_the_server_and_convert_uses_it(server, tmp_path, monkey
 
     out = tmp_path / "repo"
     converted = CliRunner().invoke(
-        app, ["convert", str(REPO_ROOT / "legacy"), "--inventory", str(target), "--out", str(out), "--write"]
+        app,
+        [
+            "convert",
+            str(REPO_ROOT / "legacy"),
+            "--inventory",
+            str(target),
+            "--out",
+            str(out),
+            "--write",
+        ],
     )
     assert converted.exit_code == 1, converted.output  # legacy/ has flagged constructs
     finance = yaml.safe_load((out / "deployments/finance/prefect.yaml").read_text())
@@ -127,7 +158,10 @@ def test_inventory_reads_the_server_and_convert_uses_it(server, tmp_path, monkey
     sales = yaml.safe_load((out / "deployments/sales/prefect.yaml").read_text())
     orders_dep = next(d for d in sales["deployments"] if d["name"] == "orders-incremental")
     assert orders_dep["tags"] == ["project:sales", "k8s", "prod", "phase:shadow"]
-    assert orders_dep["work_pool"]["job_variables"] == {"image": "legacy/orders:3", "cpu_request": "250m"}
+    assert orders_dep["work_pool"]["job_variables"] == {
+        "image": "legacy/orders:3",
+        "cpu_request": "250m",
+    }
     manifest = yaml.safe_load((out / "migration/finance.yaml").read_text())
     fx_entry = next(f for f in manifest["flows"] if f["flow"] == "fx_rates")
     assert fx_entry["legacy"]["slot"] == {"cron": "0 7 * * 1-5", "timezone": "Europe/Zurich"}
@@ -144,5 +178,7 @@ def test_inventory_without_an_api_url_says_what_to_set(tmp_path, monkeypatch):
 def test_convert_refuses_a_file_that_is_not_an_inventory(tmp_path):
     bogus = tmp_path / "inv.json"
     bogus.write_text('{"flows": []}')
-    result = CliRunner().invoke(app, ["convert", str(REPO_ROOT / "legacy"), "--inventory", str(bogus)])
+    result = CliRunner().invoke(
+        app, ["convert", str(REPO_ROOT / "legacy"), "--inventory", str(bogus)]
+    )
     assert result.exit_code == 2 and "flowctl legacy inventory" in result.output

@@ -24,9 +24,13 @@ CASES = [
         {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-24T04:00:00Z"},
         ["--window-start", "2026-11-24T00:00:00Z", "--window-end", "2026-11-24T04:00:00Z"],
     ),
-    ("finance/transactions_daily", {"day": "2026-11-24", "shards": 3}, ["--day", "2026-11-24", "--shards", "3"]),
+    (
+        "finance/transactions_daily",
+        {"day": "2026-11-24", "shards": 3},
+        ["--day", "2026-11-24", "--shards", "3"],
+    ),
     ("finance/fx_rates", {"day": "2026-11-24"}, ["--day", "2026-11-24"]),
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +52,9 @@ def test_converted_legacy_modules_are_clean_and_import(converted_legacy):
     for path in sorted((out / "flows").rglob("*.py")):
         code = path.read_text()
         assert prefect1_leftovers(code) == [], path
-        modules.append(".".join(path.relative_to(out).with_suffix("").parts).removesuffix(".__init__"))
+        modules.append(
+            ".".join(path.relative_to(out).with_suffix("").parts).removesuffix(".__init__")
+        )
     proc = import_all(out, modules)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (out / "deployments/sales/prefect.yaml").exists()
@@ -74,8 +80,13 @@ def test_converted_flows_write_what_the_legacy_flows_write(
     module = "flows." + legacy.replace("/", ".")
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
-        cwd=converted_legacy, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
+        cwd=converted_legacy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "'target_env': 'dev'" in proc.stdout
     result = CliRunner().invoke(

@@ -5,7 +5,7 @@ from prefect.deployments import run_deployment
 
 @task(name="start_child")
 def start_child(parameters: dict[str, object] | None = None) -> object:
-    """Run the deployment child-flow/child-flow (replaces a Prefect 1 start-flow-run task)."""
+    """Run the deployment child-flow/child-flow (was a Prefect 1 start-flow-run task)."""
     return run_deployment(name="child-flow/child-flow", parameters=parameters or {}, timeout=None)
 
 

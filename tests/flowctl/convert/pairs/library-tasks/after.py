@@ -7,7 +7,7 @@ from prefect import task
 # runs dbt
 @task(name="dbt", retries=2)
 def dbt(command: str, env: dict[str, str] | None = None) -> list[str]:
-    """Run a shell command (replaces a Prefect 1 shell task); fails on a non-zero exit."""
+    """Run a shell command (was a Prefect 1 shell task); fails if it fails."""
     result = subprocess.run(  # noqa: S602 - a shell command, as ShellTask ran it
         "cd /opt/dbt" + "\n" + command,
         shell=True,
