@@ -103,7 +103,7 @@ class CaseRule(FlowBodyRule):
     """``with case(cond, value):`` → ``if``; ``merge(a, b)`` → first value that is not None."""
 
     id = "case"
-    summary = "case → if, merge → first non-None; ifelse/switch flagged"
+    summary = "case, ifelse, switch → if; merge → first value that is not None"
 
     def applies(self, text: str) -> bool:
         return bool(self.state.flow_functions) and any(
@@ -125,23 +125,6 @@ class CaseRule(FlowBodyRule):
             return expr
         return updated_node
 
-    def leave_SimpleStatementLine(
-        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
-    ) -> cst.BaseStatement | cst.RemovalSentinel:
-        if not self.in_flow or len(updated_node.body) != 1:
-            return updated_node
-        small = updated_node.body[0]
-        value = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
-        if isinstance(value, cst.Call) and self.p1(value.func) in ("ifelse", "switch"):
-            name = self.p1(value.func)
-            self.flag(
-                f"{name}: {code_of(updated_node).strip()}",
-                "removed: write `if <condition>:` around the task calls of each branch "
-                "(Prefect 2 runs only the calls it reaches)",
-            )
-            return cst.RemoveFromParent()
-        return updated_node
-
     def leave_flow(self, node: cst.FunctionDef) -> cst.FunctionDef:
         return node.with_changes(
             body=node.body.with_changes(
@@ -149,11 +132,99 @@ class CaseRule(FlowBodyRule):
             )
         )
 
+    def _branching(self, stmt: cst.BaseStatement) -> tuple[str, cst.Call] | None:
+        """``ifelse(...)`` / ``switch(...)`` as a statement of its own."""
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            return None
+        small = stmt.body[0]
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+            name = self.p1(small.value.func)
+            if name in ("ifelse", "switch"):
+                return name, small.value
+        return None
+
+    def _branches(self, name: str, call: cst.Call) -> list[tuple[cst.BaseExpression, str]] | None:
+        """(test, result name) per branch; None when the form is not the simple one."""
+        cond = kwarg(call, "condition", 0)
+        if cond is None:
+            return None
+        if name == "ifelse":
+            yes, no = kwarg(call, "true_task", 1), kwarg(call, "false_task", 2)
+            if yes is None or no is None:
+                return None
+            if not (isinstance(yes.value, cst.Name) and isinstance(no.value, cst.Name)):
+                return None
+            negated = cst.UnaryOperation(operator=cst.Not(), expression=cond.value)
+            return [(cond.value, yes.value.value), (negated, no.value.value)]
+        cases = kwarg(call, "cases", 1)
+        if cases is None or not isinstance(cases.value, cst.Dict):
+            return None
+        out = []
+        for el in cases.value.elements:
+            if not isinstance(el, cst.DictElement) or not isinstance(el.value, cst.Name):
+                return None
+            out.append((self._test(cond.value, el.key), el.value.value))
+        return out
+
+    def _convert_branching(
+        self, out: list[cst.BaseStatement], stmt: cst.BaseStatement, name: str, call: cst.Call
+    ) -> bool:
+        """Move the calls that made each branch's result under ``if``/``elif``; in place."""
+        branches = self._branches(name, call)
+        if not branches:
+            return False
+        where: dict[str, int] = {}
+        for i, prev in enumerate(out):
+            if isinstance(prev, cst.SimpleStatementLine) and len(prev.body) == 1:
+                small = prev.body[0]
+                if (
+                    isinstance(small, cst.Assign)
+                    and len(small.targets) == 1
+                    and isinstance(small.targets[0].target, cst.Name)
+                    and isinstance(small.value, cst.Call)
+                ):
+                    where[small.targets[0].target.value] = i
+        names = [result for _, result in branches]
+        if len(set(names)) != len(names) or any(n not in where for n in names):
+            return False
+        first = min(where[n] for n in names)
+        moved = {where[n] for n in names}
+        between = [out[i] for i in range(first, len(out)) if i not in moved]
+        cond_names = names_in_expr(branches[0][0])
+        if any(set(names) & _names(s) for s in between) or cond_names & set(names):
+            return False
+        lines = [out[where[n]] for n in names]
+        chain: cst.If | cst.Else | None = None
+        for (test, _), line in reversed(list(zip(branches, lines, strict=True))):
+            block = cst.IndentedBlock(body=[line.with_changes(leading_lines=[])])
+            if name == "ifelse" and chain is None:
+                chain = cst.Else(body=block)
+                continue
+            chain = cst.If(test=test, body=block, orelse=chain)
+        assert isinstance(chain, cst.If)
+        inits = [cst.parse_statement(f"{n} = None") for n in names]
+        for i in sorted(moved, reverse=True):
+            del out[i]
+        out.extend([*inits, chain.with_changes(leading_lines=getattr(stmt, "leading_lines", ()))])
+        return True
+
     def _block(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
         assigned: list[str] = []
         first_if: int | None = None
         for stmt in body:
+            branching = self._branching(stmt)
+            if branching is not None:
+                if not self._convert_branching(out, stmt, *branching):
+                    flag = Flag(
+                        self.id,
+                        f"{branching[0]}: {code_of(stmt).strip()}",
+                        "write `if <condition>:` around the task calls of each branch (Prefect 2 "
+                        f"runs only the calls it reaches) (see {self.doc})",
+                    )
+                    self.state.flags.append(flag)
+                    out.append(with_todos(stmt, [flag]))
+                continue
             if isinstance(stmt, cst.With) and len(stmt.items) == 1:
                 item = stmt.items[0].item
                 if isinstance(item, cst.Call) and self.p1(item.func) == "case":
@@ -309,3 +380,19 @@ class UpstreamRule(FlowBodyRule):
         small = stmt.body[0]
         assert isinstance(small, cst.Assign)
         return stmt.with_changes(body=[small.with_changes(value=call.with_changes(args=args))])
+
+
+def _names(node: cst.CSTNode) -> set[str]:
+    found: set[str] = set()
+
+    class _V(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+    node.visit(_V())
+    return found
+
+
+def names_in_expr(node: cst.BaseExpression) -> set[str]:
+    """Names used in an expression."""
+    return _names(node)

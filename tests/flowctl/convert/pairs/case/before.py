@@ -1,5 +1,5 @@
 from prefect import Flow, case, task
-from prefect.tasks.control_flow import merge
+from prefect.tasks.control_flow import ifelse, merge, switch
 
 
 @task
@@ -24,3 +24,13 @@ with Flow("demo-case") as flow:
     with case(cond, False):
         b = small()
     result = merge(a, b)
+
+with Flow("demo-ifelse") as branching:
+    weekend = is_big(7)
+    loud = big()
+    quiet = small()
+    ifelse(weekend, loud, quiet)
+    level = is_big(3)
+    high = big()
+    low = small()
+    switch(level, {True: high, False: low})
