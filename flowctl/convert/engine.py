@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import shutil
 import subprocess
 import sys
@@ -64,7 +66,7 @@ def convert_entry(
         if rule.applies(entry.text):
             tree = rule.run(tree)
     if state.flow_functions:
-        tree = tree.visit(FlowResults(state.flow_functions))
+        tree = FlowResults(state.flow_functions).apply(tree)
     tree = add_imports(tree, state.needed)
     header = cst.EmptyLine(comment=cst.Comment(HEADER.format(source=entry.rel)))
     if not entry.rel.endswith("__init__.py") or tree.body:
@@ -191,13 +193,37 @@ def convert_paths(
         )
     index = Index(collect(paths), project)
     conversion = Conversion()
-    for entry in index.entries.values():
-        conversion.modules.append(convert_entry(index, entry, project, disabled))
+    conversion.modules.extend(_convert_all(index, project, disabled))
     sort_imports(conversion.modules, conversion.warnings)
     wrap_long_lines(conversion.modules, conversion.warnings)
     for module in conversion.modules:
         locate_flags(module)
     return conversion
+
+
+PARALLEL_FROM = 40  # modules; below that a second process costs more than it saves
+_SHARED: tuple[Index, str | None, set[str]] | None = None
+
+
+def _convert_one(module_in: str) -> ModuleResult:
+    assert _SHARED is not None
+    index, project, disabled = _SHARED
+    return convert_entry(index, index.entries[module_in], project, disabled)
+
+
+def _convert_all(index: Index, project: str | None, disabled: set[str]) -> list[ModuleResult]:
+    """Convert every module; on two processes (fork: the index is shared, not copied) when big."""
+    global _SHARED
+    names = list(index.entries)
+    jobs = min(2, os.cpu_count() or 1)
+    if jobs < 2 or len(names) < PARALLEL_FROM or "fork" not in mp.get_all_start_methods():
+        return [convert_entry(index, index.entries[n], project, disabled) for n in names]
+    _SHARED = (index, project, disabled)
+    try:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            return pool.map(_convert_one, names, chunksize=max(1, len(names) // (jobs * 8)))
+    finally:
+        _SHARED = None
 
 
 def python() -> str:

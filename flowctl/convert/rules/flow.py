@@ -85,18 +85,23 @@ def flow_results(body: list[cst.BaseStatement]) -> list[str]:
     return out
 
 
-class FlowResults(cst.CSTTransformer):
+class FlowResults:
     """After all rules: each converted flow returns what its body computed and did not use."""
 
     def __init__(self, functions: set[str]) -> None:
-        super().__init__()
         self.functions = functions
 
-    def leave_FunctionDef(
-        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
-    ) -> cst.FunctionDef:
-        if updated_node.name.value not in self.functions:
-            return updated_node
+    def apply(self, tree: cst.Module) -> cst.Module:
+        """The module with each converted flow's ``return {...}`` completed."""
+        body = [
+            self._function(s)
+            if isinstance(s, cst.FunctionDef) and s.name.value in self.functions
+            else s
+            for s in tree.body
+        ]
+        return tree.with_changes(body=body)
+
+    def _function(self, updated_node: cst.FunctionDef) -> cst.FunctionDef:
         body = list(updated_node.body.body)
         last = body[-1] if body else None
         if not (
