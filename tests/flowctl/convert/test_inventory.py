@@ -97,6 +97,7 @@ def server(serialized):
         yield running
 
 
+@pytest.mark.integration  # the double is seeded by Prefect 1.4.1 in .venv-legacy
 def test_unknown_queries_fail_loudly(server):
     headers = {"Authorization": "Bearer inv-token"}
     body = {"query": "query { flow_schedule { id } }", "variables": "null"}
@@ -107,6 +108,7 @@ def test_unknown_queries_fail_loudly(server):
     assert "errors" in answer and "no_such_column" in answer["errors"][0]["message"]
 
 
+@pytest.mark.integration
 def test_inventory_reads_the_server_and_convert_uses_it(server, tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT1_API_URL", server.url)
     monkeypatch.setenv("PREFECT1_API_TOKEN", "inv-token")
