@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import yaml
+from flowlib.legacy import legacy_python as flowlib_legacy_python
 from typer.testing import CliRunner
 
 from flowctl.cli import app
-from flowlib.legacy import legacy_python as flowlib_legacy_python
 
 from .conftest import REPO_ROOT
 from .inventory_double import InventoryStub, StubFlowGroup
