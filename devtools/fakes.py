@@ -133,7 +133,6 @@ class FakeDeployments:
     deployments: dict[str, DeploymentInfo] = field(default_factory=dict)
     runs: list[tuple[str, RunInfo]] = field(default_factory=list)
     changes: list[tuple[str, Any]] = field(default_factory=list)
-    pools: dict[str, str] = field(default_factory=dict)  # deployment name -> work pool
 
     def add(
         self,
@@ -213,11 +212,12 @@ class FakeDeployments:
             parameters=dict(parameters) if parameters is not None else info.parameters,
             tags=tuple(tags) if tags is not None else info.tags,
         )
+        if work_pool_name is not None:
+            updated = replace(updated, work_pool_name=work_pool_name)
         self.deployments[info.name] = updated
         change = {"parameters": parameters, "tags": tags}
         if work_pool_name is not None:
             change["work_pool_name"] = work_pool_name
-            self.pools[info.name] = work_pool_name
         self.changes.append(("update", change))
 
     def cancel_flow_run(self, run_id: str, message: str) -> None:

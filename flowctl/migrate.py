@@ -104,11 +104,20 @@ def cutover_command(
     reason: Reason = "",
     as_json: JsonOption = False,
 ) -> None:
-    """Switch validated flows to prod and unschedule their legacy twins (Prefect 1 API)."""
-    from flowctl.migration import cutover
+    """Hand prod over to validated flows: legacy unscheduled, handover slot recorded.
+
+    The deployment moves to the prod pool (FLOWLIB_WORK_POOL_PROD) when the environment sets it.
+    """
+    from flowctl.migration import cutover, pools_from_environment
 
     outcomes = cutover(
-        project, flow, force=force, actor=actor, move_to_legacy_slot=legacy_slot, reason=reason
+        project,
+        flow,
+        force=force,
+        actor=actor,
+        move_to_legacy_slot=legacy_slot,
+        reason=reason,
+        pools=pools_from_environment(),
     )
     _outcomes(outcomes, f"cutover {project}", as_json)
 
@@ -250,6 +259,29 @@ def migration_diff(project: MaybeProject = None, as_json: JsonOption = False) ->
     else:
         out().print("declared and recorded phases agree")
     raise typer.Exit(1 if rows else 0)
+
+
+@migration_app.command("reconcile")
+@stops_on_bad_input
+def migration_reconcile(
+    project: ProjectArg,
+    flow: OneFlow = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Repair (default: --dry-run).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the drifts.")] = False,
+    actor: Actor = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every drift between each flow's phase record and the live state; --yes repairs them.
+
+    Checked: the deployment's target_env (none: the record decides), its phase tag and work
+    pool, and the legacy schedule. Exit 1 when a drift is left (a dry run that found one).
+    """
+    from flowctl.migration import reconcile
+
+    outcomes = reconcile(project, flow, dry_run=dry_run or not yes, actor=actor)
+    _outcomes(
+        outcomes, f"reconcile {project}" + ("" if yes and not dry_run else " (dry run)"), as_json
+    )
 
 
 @migration_app.command("history")

@@ -25,6 +25,8 @@ from flowctl.migration.operations import (
     cutover,
     decommission,
     init_phases,
+    pools_from_environment,
+    reconcile,
     rollback,
     set_phase,
 )
@@ -88,6 +90,8 @@ __all__ = [
     "list_alerts",
     "load_alerts",
     "outcomes_table",
+    "pools_from_environment",
+    "reconcile",
     "record_validation",
     "record_validations",
     "rollback",

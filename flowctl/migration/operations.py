@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from flowlib.migration.manifest import FlowPlan
 from flowlib.migration.model import (
+    LEGACY_ACTIVE_PHASES,
+    TARGET_ENV_OF_PHASE,
     MigrationError,
     Outcome,
     Phase,
@@ -503,3 +505,92 @@ def init_phases(
     if services is None:
         svc.close()
     return outcomes
+
+
+# --- reconcile ---------------------------------------------------------------------------------
+def pools_from_environment() -> dict[str, str] | None:
+    """The environment's two pools (``FLOWLIB_WORK_POOL_DEV`` / ``_PROD``), when both are set."""
+    import os
+
+    dev, prod = os.environ.get("FLOWLIB_WORK_POOL_DEV"), os.environ.get("FLOWLIB_WORK_POOL_PROD")
+    return {"dev": dev, "prod": prod} if dev and prod else None
+
+
+def drifts(svc: Services, plan: FlowPlan, record: PhaseRecord) -> list[str]:
+    """Where the live state disagrees with the flow's phase record."""
+    found = []
+    dep = svc.deployments.deployment(plan.deployment)
+    if "target_env" in dep.parameters:
+        found.append(f"deployment sets target_env={dep.parameters['target_env']} (record decides)")
+    if f"phase:{record.phase}" not in dep.tags:
+        have = [t for t in dep.tags if t.startswith("phase:")] or ["no phase tag"]
+        found.append(f"deployment tag {', '.join(have)}, record phase:{record.phase}")
+    lake = TARGET_ENV_OF_PHASE[record.phase] or "dev"
+    pool = (record.plan.get("pools") or {}).get(lake)
+    if pool and dep.work_pool_name and dep.work_pool_name != pool:
+        found.append(f"deployment on work pool {dep.work_pool_name}, record says {pool} ({lake})")
+    legacy_flow = svc.legacy.find_flow(plan.legacy.name, plan.legacy.project)
+    should = record.phase in LEGACY_ACTIVE_PHASES
+    if legacy_flow.is_schedule_active != should and record.phase != "decommissioned":
+        state = "active" if legacy_flow.is_schedule_active else "inactive"
+        found.append(f"legacy schedule {state}, phase {record.phase} wants it the other way")
+    return found
+
+
+def reconcile(
+    project: str,
+    flow: str | None = None,
+    dry_run: bool = True,
+    actor: str | None = None,
+    services: Services | None = None,
+) -> list[Outcome]:
+    """Show (``dry_run``) or repair every drift between each flow's phase record and live state.
+
+    The record is the truth: the deployment follows it (no ``target_env``, phase tag, pool) and
+    the legacy schedule is active exactly in legacy, shadow and validated. A repair is recorded.
+    """
+    who = actor or default_actor()
+
+    def one(svc: Services, plan: FlowPlan) -> Outcome:
+        record = svc.store.read(plan.project, plan.flow)
+        if record is None:
+            return _outcome(
+                plan, "reconcile", "skipped", "no phase record (flowctl migration init)", None
+            )
+        found = drifts(svc, plan, record)
+        if not found:
+            return _outcome(plan, "reconcile", "skipped", "in step with its record", record.phase)
+        if dry_run:
+            return _outcome(
+                plan,
+                "reconcile",
+                "refused",
+                "; ".join(found) + ". Repair with `flowctl migration reconcile --yes`.",
+                record.phase,
+                drifts=found,
+            )
+        dep = svc.deployments.deployment(plan.deployment)
+        lake = TARGET_ENV_OF_PHASE[record.phase] or "dev"
+        follow_record(svc, dep, record.phase, (record.plan.get("pools") or {}).get(lake))
+        legacy_flow = svc.legacy.find_flow(plan.legacy.name, plan.legacy.project)
+        if record.phase in LEGACY_ACTIVE_PHASES and not legacy_flow.is_schedule_active:
+            svc.legacy.set_schedule_active(legacy_flow.id)
+        elif record.phase == "cutover" and legacy_flow.is_schedule_active:
+            svc.legacy.set_schedule_inactive(legacy_flow.id)
+        updated = transition(
+            svc,
+            plan.project,
+            plan.flow,
+            record.phase,
+            actor=who,
+            reason="reconciled with the record",
+            action="reconcile",
+            details={"repaired": found},
+            handover=record.handover,
+            pools=record.plan.get("pools"),
+        )
+        return _outcome(
+            plan, "reconcile", "done", "repaired: " + "; ".join(found), updated.phase, drifts=found
+        )
+
+    return _each(services, project, flow, "reconcile", one)

@@ -55,6 +55,8 @@ class FlowStatus:
     legacy_schedule_active: bool | None = None
     handover: str | None = None
     deployment_tags: tuple[str, ...] | None = None
+    deployment_pool: str | None = None
+    record_pool: str | None = None
     events: tuple[PhaseEvent, ...] = ()
     errors: tuple[str, ...] = ()
 
@@ -77,6 +79,8 @@ class FlowStatus:
                 f"deployment sets target_env={self.deployment_target_env}; the phase record "
                 f"decides ({TARGET_ENV_OF_PHASE[phase] or 'no run'} in {phase}): remove it"
             )
+        if self.record_pool and self.deployment_pool and self.deployment_pool != self.record_pool:
+            found.append(f"deployment on pool {self.deployment_pool}, record {self.record_pool}")
         if self.deployment_tags is not None and f"phase:{phase}" not in self.deployment_tags:
             tags = [t for t in self.deployment_tags if t.startswith("phase:")] or ["none"]
             found.append(f"deployment tag {', '.join(tags)}, phase {phase}")
@@ -107,10 +111,11 @@ def _flow_status(svc: Services, plan: FlowPlan, live: bool) -> FlowStatus:
         errors.append(f"phase store: {describe(exc)}")
     target_env = legacy_active = None
     tags: tuple[str, ...] | None = None
+    pool = None
     if live:
         try:
             dep = svc.deployments.deployment(plan.deployment)
-            target_env, tags = dep.target_env, dep.tags
+            target_env, tags, pool = dep.target_env, dep.tags, dep.work_pool_name
         except Exception as exc:
             errors.append(f"deployment: {describe(exc)}")
         try:
@@ -137,6 +142,12 @@ def _flow_status(svc: Services, plan: FlowPlan, live: bool) -> FlowStatus:
         if record and record.phase in ("cutover", "decommissioned")
         else None,
         deployment_tags=tags,
+        deployment_pool=pool,
+        record_pool=(
+            ((record.plan.get("pools") or {}).get(TARGET_ENV_OF_PHASE[record.phase] or "dev"))
+            if record
+            else None
+        ),
         events=record.events if record else (),
         errors=tuple(errors),
     )

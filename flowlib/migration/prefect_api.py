@@ -50,6 +50,7 @@ class DeploymentInfo:
     parameters: dict[str, Any]
     tags: tuple[str, ...] = ()
     schedules: tuple[ScheduleInfo, ...] = ()
+    work_pool_name: str | None = None
 
     @property
     def target_env(self) -> str:
@@ -195,6 +196,7 @@ class PrefectDeployments:
                     )
                     for s in schedules
                 ),
+                work_pool_name=getattr(dep, "work_pool_name", None),
             )
 
         return run_sync(read)
