@@ -343,30 +343,48 @@ def list_lake(
 
 
 def align(prod: Sequence[datetime], dev: Sequence[datetime]) -> list[tuple[int | None, int | None]]:
-    """Pair two sorted time sequences in order: the most pairs, then the smallest distances.
+    """Pair two sorted time sequences in order; returns index pairs (``None``: one-sided).
 
-    Equal lengths pair k-th with k-th. Returns index pairs (``None`` for a one-sided entry).
+    Equal lengths pair the k-th with the k-th. Otherwise the new flow's stamps are taken to be
+    staggered from the legacy ones by one offset: for each candidate offset (a difference between
+    a dev and a prod stamp near the same rank) the order-preserving pairing with the most pairs
+    and the smallest distance from that offset is found; the best one wins.
     """
     n, m = len(prod), len(dev)
     if n == m:
         return [(i, i) for i in range(n)]
-    inf = (float("inf"), float("inf"))
-    # best[i][j]: (-pairs, distance) for prod[i:], dev[j:]
-    best = [[inf] * (m + 1) for _ in range(n + 1)]
-    for i in range(n, -1, -1):
-        for j in range(m, -1, -1):
-            if i == n or j == m:
-                best[i][j] = (0.0, 0.0)
-                continue
+    p = [t.timestamp() for t in prod]
+    d = [t.timestamp() for t in dev]
+    spread = abs(n - m)
+    offsets = sorted(
+        {d[j] - p[i] for i in range(n) for j in range(max(0, i - spread), min(m, i + spread + 1))},
+        key=lambda o: (abs(o), o),  # ties: the smallest stagger
+    )
+    best: tuple[float, float, list[tuple[int | None, int | None]]] | None = None
+    for offset in offsets or [0.0]:
+        pairs, cost, path = _align_with(p, d, offset)
+        if best is None or (-pairs, cost) < (-best[0], best[1]):
+            best = (pairs, cost, path)
+    assert best is not None
+    return best[2]
+
+
+def _align_with(
+    p: list[float], d: list[float], offset: float
+) -> tuple[float, float, list[tuple[int | None, int | None]]]:
+    n, m = len(p), len(d)
+    # best[i][j]: (-pairs, distance) for p[i:], d[j:]
+    best = [[(0.0, 0.0)] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
             pairs, dist = best[i + 1][j + 1]
-            take = (pairs - 1, dist + abs((prod[i] - dev[j]).total_seconds()))
+            take = (pairs - 1, dist + abs(d[j] - offset - p[i]))
             best[i][j] = min(take, best[i + 1][j], best[i][j + 1])
     out: list[tuple[int | None, int | None]] = []
     i = j = 0
     while i < n and j < m:
         pairs, dist = best[i + 1][j + 1]
-        take = (pairs - 1, dist + abs((prod[i] - dev[j]).total_seconds()))
-        if best[i][j] == take:
+        if best[i][j] == (pairs - 1, dist + abs(d[j] - offset - p[i])):
             out.append((i, j))
             i, j = i + 1, j + 1
         elif best[i][j] == best[i + 1][j]:
@@ -376,7 +394,7 @@ def align(prod: Sequence[datetime], dev: Sequence[datetime]) -> list[tuple[int |
             out.append((None, j))
             j += 1
     out += [(k, None) for k in range(i, n)] + [(None, k) for k in range(j, m)]
-    return out
+    return -best[0][0][0], best[0][0][1], out
 
 
 @dataclass(frozen=True)

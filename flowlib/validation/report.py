@@ -684,7 +684,10 @@ def render_markdown(report: Report) -> str:
     mismatches = mismatch_rows(report)
     if mismatches:
         lines += ["## First mismatches", ""]
-        lines += ["| slot | file | row | key | column | prod | dev |", "|---|---|---:|---|---|---|---|"]
+        lines += [
+            "| slot | file | row | key | column | prod | dev |",
+            "|---|---|---:|---|---|---|---|",
+        ]
         for m in mismatches:
             row = "" if m["row"] is None else str(m["row"])
             key = "" if m["key"] is None else _cell(m["key"])
