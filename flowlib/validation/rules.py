@@ -228,7 +228,8 @@ def _expand(spec: str, low: int, high: int) -> list[int] | None:
     values: set[int] = set()
     for part in spec.split(","):
         body, _, step_text = part.partition("/")
-        step = int(step_text) if _NUMBER.match(step_text or "1") else 0
+        step_text = step_text or ("1" if "/" not in part else "")
+        step = int(step_text) if _NUMBER.match(step_text) else 0
         if step < 1:
             return None
         if body == "*":
@@ -240,7 +241,7 @@ def _expand(spec: str, low: int, high: int) -> list[int] | None:
             start, end = int(a), int(b)
         elif _NUMBER.match(body):
             start = int(body)
-            end = high if step_text else start
+            end = high if "/" in part else start
         else:
             return None
         values.update(range(start, end + 1, step))

@@ -1,4 +1,4 @@
-"""Every slot compared, versions named, manifests honoured (the partition contract, reading side)."""
+"""Every slot compared, versions named, manifests honoured (the contract's reading side)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from flowlib.validation.partitions import (
     parse_data_name,
     parse_manifest,
 )
+from flowlib.validation.report import Report
 from flowlib.validation.rules import DatasetRules, Relaxations, parse_relaxations
 from flowlib.validation.slots import align
 
@@ -70,7 +71,7 @@ def _lakes(tmp_path: Path) -> tuple[Path, Path]:
     return tmp_path / "prod", tmp_path / "dev"
 
 
-def _run(tmp_path: Path, **options: object) -> object:
+def _run(tmp_path: Path, **options: object) -> Report:
     prod, dev = _lakes(tmp_path)
     prod.mkdir(exist_ok=True)
     dev.mkdir(exist_ok=True)
@@ -89,15 +90,15 @@ def test_the_first_of_two_slots_differs_and_fails(tmp_path: Path) -> None:
     _write(dev, "orders_20261125T104300.parquet", _table(amount=9.5))  # first slot differs
     _write(dev, "orders_20261125T114300.parquet", _table(offset=10))
     report = _run(tmp_path)
-    assert not report.passed and report.exit_code == 1  # type: ignore[attr-defined]
-    slots = [(s.slot, s.prod_stamp, s.dev_stamp, s.status) for s in report.slots]  # type: ignore[attr-defined]
+    assert not report.passed and report.exit_code == 1
+    slots = [(s.slot, s.prod_stamp, s.dev_stamp, s.status) for s in report.slots]
     assert slots == [
         ("20261125T100500", "20261125T100500", "20261125T104300", "fail"),
         ("20261125T110500", "20261125T110500", "20261125T114300", "pass"),
     ]
-    mismatch = report.pairs[0].result.mismatches[0]  # type: ignore[attr-defined]
+    mismatch = report.pairs[0].result.mismatches[0]
     assert (mismatch.row, mismatch.column, mismatch.prod, mismatch.dev) == (0, "amount", 1.5, 9.5)
-    assert "| `20261125T100500` |" in report.to_markdown()  # type: ignore[attr-defined]
+    assert "| `20261125T100500` |" in report.to_markdown()
 
 
 def test_a_missing_hourly_slot_fails_and_is_named(tmp_path: Path) -> None:
@@ -107,17 +108,15 @@ def test_a_missing_hourly_slot_fails_and_is_named(tmp_path: Path) -> None:
     for hour in (9, 11):  # dev missed 10:00
         _write(dev, f"orders_20261125T{hour:02d}4300.parquet", _table(offset=hour))
     report = _run(tmp_path)
-    assert report.exit_code == 1  # type: ignore[attr-defined]
-    missing = [s for s in report.slots if s.status == "missing_in_dev"]  # type: ignore[attr-defined]
+    assert report.exit_code == 1
+    missing = [s for s in report.slots if s.status == "missing_in_dev"]
     assert [s.slot for s in missing] == ["20261125T100500"]
-    assert report.paths.missing_in_dev == [  # type: ignore[attr-defined]
-        f"{DATASET}/{DAY}/orders_20261125T100500.parquet"
-    ]
-    assert all(p.status == "pass" for p in report.pairs)  # type: ignore[attr-defined]
+    assert report.paths.missing_in_dev == [f"{DATASET}/{DAY}/orders_20261125T100500.parquet"]
+    assert all(p.status == "pass" for p in report.pairs)
     # with the hourly slot period, slots pair by hour and the missing one is named by its hour
     rules = (DatasetRules(DATASET, Relaxations(), slot_period="hour"),)
     hourly = _run(tmp_path, rules=rules)
-    assert [s.slot for s in hourly.slots if s.status == "missing_in_dev"] == ["2026-11-25T10"]  # type: ignore[attr-defined]
+    assert [s.slot for s in hourly.slots if s.status == "missing_in_dev"] == ["2026-11-25T10"]
 
 
 def test_several_versions_of_one_slot_name_the_compared_one(tmp_path: Path) -> None:
@@ -127,15 +126,15 @@ def test_several_versions_of_one_slot_name_the_compared_one(tmp_path: Path) -> N
     _write(dev, "orders_20261125T023000.parquet", _table())
     rules = (DatasetRules(DATASET, Relaxations(), slot_period="day"),)
     report = _run(tmp_path, rules=rules)
-    assert report.passed  # type: ignore[attr-defined]
-    [slot] = report.slots  # type: ignore[attr-defined]
+    assert report.passed
+    [slot] = report.slots
     assert (slot.slot, slot.prod_stamp, slot.dev_stamp) == (
         "2026-11-25",
         "20261125T071500",
         "20261125T023000",
     )
     assert slot.prod_versions == [f"{DATASET}/{DAY}/orders_20261125T020000.parquet"]
-    text = report.to_markdown()  # type: ignore[attr-defined]
+    text = report.to_markdown()
     assert "2 prod versions, compared 20261125T071500" in text
 
 
@@ -148,9 +147,9 @@ def test_manifests_complete_publishing_and_broken(tmp_path: Path) -> None:
     _manifest(dev, "20261125T104300", [good, good2])
     stale = _write(dev, "orders-part-02_20261125T104300.parquet", _table(rows=9))
     report = _run(tmp_path)
-    [slot] = report.slots  # type: ignore[attr-defined]
+    [slot] = report.slots
     assert slot.stale == [stale.relative_to(dev).as_posix()]
-    assert report.paths.stale == slot.stale  # type: ignore[attr-defined]
+    assert report.paths.stale == slot.stale
     # prod is one file, dev two parts: the part names do not pair, so the slot fails
     assert slot.status == "fail"
     # slot 2: publishing -> not ready, never a pass
@@ -158,11 +157,11 @@ def test_manifests_complete_publishing_and_broken(tmp_path: Path) -> None:
     late = _write(dev, "orders_20261125T114300.parquet", _table(offset=10))
     _manifest(dev, "20261125T114300", [late], state="publishing")
     report = _run(tmp_path)
-    not_ready = [s for s in report.slots if s.status == "not_ready"]  # type: ignore[attr-defined]
+    not_ready = [s for s in report.slots if s.status == "not_ready"]
     assert [s.slot for s in not_ready] == ["20261125T110500"]
     assert "state publishing" in not_ready[0].not_ready[0]
-    assert report.exit_code == 2 and report.verdict in ("NOT READY", "FAILED", "ERROR")  # type: ignore[attr-defined]
-    assert not report.passed  # type: ignore[attr-defined]
+    assert report.exit_code == 2 and report.verdict in ("NOT READY", "FAILED", "ERROR")
+    assert not report.passed
 
 
 def test_a_complete_manifest_with_a_missing_or_resized_file_is_not_ready(tmp_path: Path) -> None:
@@ -170,19 +169,19 @@ def test_a_complete_manifest_with_a_missing_or_resized_file_is_not_ready(tmp_pat
     _write(prod, "orders_20261125T100500.parquet", _table())
     listed = _write(dev, "orders_20261125T104300.parquet", _table())
     _manifest(dev, "20261125T104300", [listed])
-    assert _run(tmp_path).passed  # type: ignore[attr-defined]
+    assert _run(tmp_path).passed
     listed.write_bytes(listed.read_bytes() + b"x")  # another byte size
     report = _run(tmp_path)
-    assert report.verdict == "NOT READY" and report.exit_code == 2  # type: ignore[attr-defined]
-    assert "the lake holds" in report.slots[0].not_ready[0]  # type: ignore[attr-defined]
+    assert report.verdict == "NOT READY" and report.exit_code == 2
+    assert "the lake holds" in report.slots[0].not_ready[0]
     listed.unlink()
     report = _run(tmp_path)
-    assert "which is missing" in report.slots[0].not_ready[0]  # type: ignore[attr-defined]
+    assert "which is missing" in report.slots[0].not_ready[0]
     manifest = dev / DATASET / DAY / manifest_name("orders", "20261125T104300")
     manifest.write_text("{not json")
     report = _run(tmp_path)
-    assert report.verdict == "NOT READY"  # type: ignore[attr-defined]
-    assert "not JSON" in report.slots[0].not_ready[0]  # type: ignore[attr-defined]
+    assert report.verdict == "NOT READY"
+    assert "not JSON" in report.slots[0].not_ready[0]
 
 
 def test_a_dev_only_file_fails_unless_allowed(tmp_path: Path) -> None:
@@ -193,12 +192,12 @@ def test_a_dev_only_file_fails_unless_allowed(tmp_path: Path) -> None:
     extra.parent.mkdir(parents=True)
     pq.write_table(_table(), extra)
     report = _run(tmp_path)
-    assert report.exit_code == 1  # type: ignore[attr-defined]
+    assert report.exit_code == 1
     assert report.paths.only_in_dev == [
         "sales/shop/refunds/2026/11/25/refunds_20261125T104300.parquet"
-    ]  # type: ignore[attr-defined]
+    ]
     allowed = (DatasetRules("sales/shop/refunds", Relaxations(allow_new_files=True)),)
-    assert _run(tmp_path, rules=allowed).exit_code == 0  # type: ignore[attr-defined]
+    assert _run(tmp_path, rules=allowed).exit_code == 0
 
 
 def test_relaxations_apply_and_are_reported(tmp_path: Path) -> None:
@@ -206,18 +205,18 @@ def test_relaxations_apply_and_are_reported(tmp_path: Path) -> None:
     _write(prod, "orders_20261125T100500.parquet", _table())
     changed = _table(amount=1.5004).append_column("inverse", pa.array([1.0] * 4))
     _write(dev, "orders_20261125T104300.parquet", changed)
-    assert _run(tmp_path).exit_code == 1  # type: ignore[attr-defined]
+    assert _run(tmp_path).exit_code == 1
     relax = parse_relaxations(
         {"tolerances": {"amount": {"abs": 0.001}}, "allow_new_columns": ["inverse"]},
         "migration/sales.yaml flow orders",
     )
     report = _run(tmp_path, rules=(DatasetRules(DATASET, relax, origin="migration/sales.yaml"),))
-    assert report.passed  # type: ignore[attr-defined]
-    assert report.relaxations == {  # type: ignore[attr-defined]
+    assert report.passed
+    assert report.relaxations == {
         DATASET: ["tolerance on amount: abs 0.001", "new columns allowed: inverse"]
     }
-    assert report.to_dict()["pairs"][0]["allowed_new_columns"] == ["inverse"]  # type: ignore[attr-defined]
-    assert "## Relaxations applied" in report.to_markdown()  # type: ignore[attr-defined]
+    assert report.to_dict()["pairs"][0]["allowed_new_columns"] == ["inverse"]
+    assert "## Relaxations applied" in report.to_markdown()
 
 
 def test_bad_relaxations_and_manifests_name_the_place() -> None:
