@@ -89,8 +89,10 @@ def test_failing_run_fails_and_publishes(
     artifacts = _artifacts("migration-validation-changed-value")
     assert artifacts and "FAILED" in artifacts[0].data and "99.99" in artifacts[0].data
     [table] = _artifacts("migration-validation-changed-value-mismatches")[:1]
-    assert table.type == "table" and "99.99" in str(table.data) and "20261125T100000" in str(
-        table.data
+    assert (
+        table.type == "table"
+        and "99.99" in str(table.data)
+        and "20261125T100000" in str(table.data)
     )
     everything = _artifacts("migration-validation-all")
     assert everything and "ERROR" in everything[0].data
