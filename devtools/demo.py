@@ -136,6 +136,7 @@ def _run_deployment(name: str, params: dict[str, Any], timeout: float = 600) -> 
 
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
+    from prefect.states import Scheduled
 
     async def run() -> Any:
         async with get_client() as client:
@@ -144,8 +145,13 @@ def _run_deployment(name: str, params: dict[str, Any], timeout: float = 600) -> 
             except ObjectNotFound:
                 known = [d.name for d in await client.read_deployments()]
                 raise LookupError(f"no deployment {name!r} on the server; it has {known}") from None
+            # scheduled at the staggered slot, as its schedule would: the run derives its
+            # partition stamp from its scheduled start, so both lakes hold the same slot
             flow_run = await client.create_flow_run_from_deployment(
-                deployment.id, parameters=params, work_queue_name=DEMO_QUEUE
+                deployment.id,
+                parameters=params,
+                work_queue_name=DEMO_QUEUE,
+                state=Scheduled(scheduled_time=NEW_SLOT),
             )
             deadline = asyncio.get_running_loop().time() + timeout
             while True:
