@@ -21,7 +21,7 @@ SAMPLE_API_PORT ?= 8765
 TEST_EXTRA :=
 -include make/*.mk
 
-.PHONY: help setup lint format test test-line pytest test-unit test-integration demo sample-api bench-ingest bench-validate clean
+.PHONY: help setup lint format test test-line pytest test-unit test-integration demo sample-api bench-ingest bench-validate chromium clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	touch $@
 
 setup: $(STAMP) node_modules/.package-lock.json .venv-legacy/.stamp ## Install everything (venvs, Azurite) from the lock files
+
+chromium: ## Install Debian's chromium (the browser test of the validation artifact; needs root)
+	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 lint: $(STAMP) ## ruff (lint + format check), mypy, and the layers (import-linter)
 	$(BIN)/ruff check .
@@ -70,8 +73,8 @@ test-line: setup lint pytest $(TEST_EXTRA) ## The whole suite on one Prefect lin
 pytest: setup ## Every pytest test (unit and integration), two workers
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-demo: setup ## Legacy flows fill the prod lake, migrated flows the dev lake, then validate
-	$(BIN)/python -m devtools.demo
+demo: setup ## Legacy flows fill the prod lake, migrated flows the dev lake, then validate (UI=1: keep the Prefect UI up until Ctrl-C)
+	$(BIN)/python -m devtools.demo $(if $(filter 1,$(UI)),--ui,)
 
 sample-api: $(STAMP) ## Run the sample source APIs in the foreground
 	$(BIN)/python -m devtools.sample_api --port $(SAMPLE_API_PORT)

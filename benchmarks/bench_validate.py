@@ -14,6 +14,11 @@ its own subprocess so wall time and peak RSS (``os.wait4`` rusage of that child)
 * ``datacompy``: ``pandas.read_parquet`` both, ``datacompy.PandasCompare(join_columns="id")``,
   ``matches()`` and ``all_mismatch()`` (to find the differing row).
 
+Then a *day* (``--no-day`` skips it): 24 hourly files of ``--day-rows`` rows (default 200 000) on
+each side, the dev stamps staggered 38 minutes from the prod ones, one changed value in the 14th
+slot; ``flowctl validate --key id`` (every slot paired and compared) against datacompy comparing
+the 24 pairs one after the other in one process.
+
 Checks that both tools give the same verdict (differences found) and find the changed row; prints
 the ratios; the last line is ``validate N rows: time ratio X.XX (flowctl/datacompy), memory ratio
 Y.YY``. Exit code 1 when a verdict is wrong, or (with ``--enforce``) when a target is missed:
@@ -52,6 +57,27 @@ differing = compare.all_mismatch()
 ids = sorted(int(i) for i in differing["id"].head(100))
 print(json.dumps({"matches": bool(matches), "ids": ids, "count": int(len(differing))}))
 """
+
+DATACOMPY_DAY_CHILD = r"""
+import json, sys
+from pathlib import Path
+import datacompy
+import pandas as pd
+
+prod = sorted(Path(sys.argv[1]).glob("*.parquet"))
+dev = sorted(Path(sys.argv[2]).glob("*.parquet"))
+failing = []
+for p, d in zip(prod, dev, strict=True):
+    compare = datacompy.PandasCompare(
+        pd.read_parquet(p), pd.read_parquet(d), join_columns="id", abs_tol=0, rel_tol=0
+    )
+    if not compare.matches():
+        failing.append([p.name, sorted(int(i) for i in compare.all_mismatch()["id"].head(10))])
+print(json.dumps({"failing": failing}))
+"""
+
+DAY_DATASET = "bench/src/orders/2026/01/01"
+DAY_CHANGED_HOUR = 13
 
 FLOOR_CHILD = r"""
 import sys
@@ -119,6 +145,70 @@ def generate(root: Path, rows: int) -> tuple[Path, Path]:
     return prod_path, dev_path
 
 
+def generate_day(root: Path, rows: int) -> None:
+    """24 hourly files per side; dev stamps at :43 instead of :05; one changed value at 13:00."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(SEED)
+    for side in ("prod", "dev"):
+        (root / side / DAY_DATASET).mkdir(parents=True, exist_ok=True)
+    for hour in range(24):
+        table = _chunk(rng, hour * rows, rows)
+        pq.write_table(
+            table, root / "prod" / DAY_DATASET / f"orders_20260101T{hour:02d}0500.parquet"
+        )
+        if hour == DAY_CHANGED_HOUR:
+            amounts = table.column("amount").to_numpy().copy()
+            amounts[rows // 2] += 1.0
+            table = table.set_column(2, "amount", pa.array(amounts))
+        pq.write_table(
+            table, root / "dev" / DAY_DATASET / f"orders_20260101T{hour:02d}4300.parquet"
+        )
+
+
+def run_day(rows: int, workdir: Path | None) -> list[str]:
+    """The day of 24 hourly files: flowctl against datacompy; returns problems."""
+    print(f"bench-validate day: 24 hourly files x {rows} rows per side")
+    problems = []
+    with tempfile.TemporaryDirectory(prefix="bench-validate-day-", dir=workdir) as tmp:
+        root = Path(tmp)
+        script = [sys.executable, __file__, "--day-rows", str(rows), "--generate-day", str(root)]
+        subprocess.run(script, check=True)
+        report_path = root / "report.json"
+        prod_url, dev_url = (root / "prod").as_uri() + "/", (root / "dev").as_uri() + "/"
+        keyed = run(
+            [flowctl(), "validate", "--prod", prod_url, "--dev", dev_url, "--quiet", "--key", "id",
+             "--no-rules", "--json", str(report_path)],
+            "flowctl --key id (day)",
+        )  # fmt: skip
+        report = json.loads(report_path.read_text())
+        dc = run(
+            [sys.executable, "-c", DATACOMPY_DAY_CHILD, str(root / "prod" / DAY_DATASET),
+             str(root / "dev" / DAY_DATASET)],
+            "datacompy (24 pairs)",
+        )  # fmt: skip
+    slots = report.get("slots", [])
+    failing = [s["slot"] for s in slots if s["status"] != "pass"]
+    if (
+        keyed["code"] != 1
+        or len(slots) != 24
+        or failing != [f"20260101T{DAY_CHANGED_HOUR:02d}0500"]
+    ):
+        problems.append(f"flowctl day: exit {keyed['code']}, {len(slots)} slots, failing {failing}")
+    dc_failing = json.loads(dc["out"])["failing"] if dc["code"] == 0 else None
+    if not dc_failing or len(dc_failing) != 1:
+        problems.append(f"datacompy day: {dc_failing or dc['err']}")
+    print(
+        f"validate a day of 24 x {rows} rows: time ratio "
+        f"{float(keyed['wall']) / float(dc['wall']):.2f} (flowctl/datacompy), memory ratio "
+        f"{float(keyed['peak']) / float(dc['peak']):.2f}; slots compared {len(slots)}, "
+        f"failing {failing}"
+    )
+    return problems
+
+
 def shuffle(dev_path: Path, target: Path) -> None:
     """Write the dev file's rows in a random (seeded) order."""
     import numpy as np
@@ -162,8 +252,20 @@ def main() -> int:
     parser.add_argument("--no-shuffled", dest="shuffled", action="store_false")
     parser.add_argument("--generate", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--shuffle", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--day-rows", type=int, default=200_000, help="rows per hourly file")
+    parser.add_argument("--no-day", dest="day", action="store_false", help="skip the day")
+    parser.add_argument("--only-day", action="store_true", help="run the day only")
+    parser.add_argument("--generate-day", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = args.rows
+    if args.generate_day:
+        generate_day(args.generate_day, args.day_rows)
+        return 0
+    if args.only_day:
+        day_problems = run_day(args.day_rows, args.workdir)
+        for problem in day_problems:
+            print(f"  problem: {problem}")
+        return 1 if day_problems else 0
     if args.generate and args.shuffle:
         dataset = args.generate / "dev" / DATASET / DEV_NAME
         shuffle(dataset, args.generate / "dev-shuffled" / DATASET / DEV_NAME)
@@ -254,6 +356,8 @@ def main() -> int:
         f"memory <= 0.25 {'met' if met_memory else 'MISSED'}; "
         f"same verdict and differing row (id {target_id}) found: {'yes' if not problems else 'NO'}"
     )
+    if args.day:
+        problems += run_day(args.day_rows, args.workdir)
     for problem in problems:
         print(f"  problem: {problem}")
     print(

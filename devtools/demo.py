@@ -6,10 +6,13 @@
 3. Each legacy Prefect 1 flow loads one slot into the prod lake (``.lake/prod/``).
 4. Each migrated flow's deployment runs the same slot through the worker into the dev lake
    (``.lake/dev/``), as its staggered schedule would half an hour later.
-5. Path and data-frame validation compares the two lakes; the reports land in ``.lake/``.
+5. The validation flow compares the two lakes, every slot, with each flow's relaxations; its
+   report is a Prefect artifact (Markdown and a mismatch table) and lands in ``.lake/``.
 6. Cutover: the validated flow switches to prod and its legacy twin is unscheduled; a fault is
    injected into its production run; the automatic fail-back re-activates the legacy flow, runs it
    for the missed partition (which lands in the prod lake) and notifies; the health table ends it.
+7. It prints where to look: the artifact's URL in the Prefect UI, the lakes, the reports. With
+   ``--ui`` (``make demo UI=1``) the server and its UI stay up until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import os
 import shutil
 import subprocess
 import sys
-from contextlib import ExitStack
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -131,6 +136,7 @@ def _run_deployment(name: str, params: dict[str, Any], timeout: float = 600) -> 
 
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
+    from prefect.states import Scheduled
 
     async def run() -> Any:
         async with get_client() as client:
@@ -139,8 +145,13 @@ def _run_deployment(name: str, params: dict[str, Any], timeout: float = 600) -> 
             except ObjectNotFound:
                 known = [d.name for d in await client.read_deployments()]
                 raise LookupError(f"no deployment {name!r} on the server; it has {known}") from None
+            # scheduled at the staggered slot, as its schedule would: the run derives its
+            # partition stamp from its scheduled start, so both lakes hold the same slot
             flow_run = await client.create_flow_run_from_deployment(
-                deployment.id, parameters=params, work_queue_name=DEMO_QUEUE
+                deployment.id,
+                parameters=params,
+                work_queue_name=DEMO_QUEUE,
+                state=Scheduled(scheduled_time=NEW_SLOT),
             )
             deadline = asyncio.get_running_loop().time() + timeout
             while True:
@@ -154,11 +165,56 @@ def _run_deployment(name: str, params: dict[str, Any], timeout: float = 600) -> 
     return asyncio.run(run())
 
 
-def main() -> int:
+def _validate(server: PrefectServer, roots: dict[str, str]) -> tuple[Any, Any]:
+    """Run the validation flow in-process against the demo's server; the report and run id."""
+    from datetime import date
+
+    from flows.migration.validate_lakes import ValidationFailed, validate_lakes_flow
+
+    state: Any = validate_lakes_flow(
+        prod_root=roots["prod"],
+        dev_root=roots["dev"],
+        since=date(2026, 11, 24),
+        until=DAY,
+        return_state=True,
+    )
+    try:
+        result = state.result()
+    except ValidationFailed as exc:
+        result = exc.report
+    return result, state.state_details.flow_run_id
+
+
+def _artifact_ids(flow_run_id: Any) -> dict[str, Any]:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    async def read() -> dict[str, Any]:
+        async with get_client() as client:
+            found = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+                )
+            )
+            return {a.type: a.id for a in found}
+
+    return asyncio.run(read())
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run the dual run, validation and the fail-back story; exit 1 if either fails."""
+    import argparse
+    import json
+
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flowlib.validation import validate_lakes
+    from flowlib.compat import flow_run_ui_path
+
+    parser = argparse.ArgumentParser(prog="python -m devtools.demo")
+    parser.add_argument("--ui", action="store_true", help="keep the server and UI up (Ctrl-C)")
+    args = parser.parse_args(argv)
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")  # the demo prints its own story
     lake_dir = REPO_ROOT / ".lake"
@@ -171,7 +227,9 @@ def main() -> int:
     with ExitStack() as stack:
         with console.status("starting the sample APIs and a local Prefect server"):
             api = stack.enter_context(SampleApi.start_subprocess(port=_port(8765)))
-            server = stack.enter_context(prefect_server(home=state))
+            server = stack.enter_context(
+                prefect_server(home=state, ui=True, port=_port(4200) if args.ui else 0)
+            )
         console.print(f"sample APIs at {api.url}; Prefect API at {server.api_url}")
         env = _env(api, server, roots)
         values = {**load_environment("local"), "SHOP_API_URL": api.url, "LEDGER_API_URL": api.url}
@@ -196,18 +254,19 @@ def main() -> int:
                 )
         console.print(summary)
         console.rule("[bold]validation: prod (legacy) against dev (migrated)")
-        report = validate_lakes(roots["prod"], roots["dev"])
-        (lake_dir / "validation.json").write_text(report.to_json())
-        (lake_dir / "validation.md").write_text(report.to_markdown())
-        verdict = "[green]PASSED" if report.passed else "[red]FAILED"
-        counts = report.summary()
-        new_columns = sorted({c for p in report.pairs for c in p.result.new_columns})
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}), _api_env(server):
+            result, validation_run = _validate(server, roots)
+            artifacts = _artifact_ids(validation_run)
+        (lake_dir / "validation.json").write_text(json.dumps(result, indent=2) + "\n")
+        passed = bool(result.get("passed"))
+        verdict = "[green]PASSED" if passed else f"[red]{result.get('verdict', 'FAILED')}"
+        counts = result["summary"]
         console.print(
-            f"{counts['matched']} paths matched, {counts['missing_in_dev']} missing in dev, "
-            f"{counts['only_in_dev']} only in dev; {counts['pairs_passed']}/{len(report.pairs)} "
-            f"data-frame pairs pass; new columns allowed: {new_columns}"
+            f"{counts['slots']} slots ({counts['slots_passed']} pass), {counts['matched']} file "
+            f"pairs, {counts['missing_in_dev']} missing in dev, {counts['only_in_dev']} only in "
+            f"dev; relaxations: {result.get('relaxations') or 'none (exact)'}"
         )
-        console.print(f"validation {verdict}[/]: reports in .lake/validation.md and .json")
+        console.print(f"validation {verdict}[/]")
         console.rule("[bold]cutover, a fault in production, automatic fail-back")
         from devtools.story import run_failback_story
 
@@ -215,11 +274,51 @@ def main() -> int:
             api=api,
             server=server,
             roots=roots,
-            validation_report=report.to_dict(),
+            validation_report=result,
             console=console,
             register_deployments=False,
         )
-    return 0 if report.passed and story.ok else 1
+        console.rule("[bold]where to look")
+        where = Table("what", "where", show_header=False)
+        if "markdown" in artifacts:
+            where.add_row(
+                "validation report (Prefect UI)",
+                f"{server.ui_url}/artifacts/artifact/{artifacts['markdown']}",
+            )
+        if "table" in artifacts:
+            where.add_row(
+                "mismatch table (Prefect UI)",
+                f"{server.ui_url}/artifacts/artifact/{artifacts['table']}",
+            )
+        where.add_row("validation flow run", server.ui_url + flow_run_ui_path(validation_run))
+        where.add_row("prod lake (legacy)", str(lake_dir / "prod"))
+        where.add_row("dev lake (migrated)", str(lake_dir / "dev"))
+        where.add_row("JSON report", str(lake_dir / "validation.json"))
+        where.add_row("phase records", "Prefect UI > Variables (migration_phase__*)")
+        console.print(where)
+        if args.ui:
+            console.print(f"[bold]Prefect UI at {server.ui_url}: Ctrl-C stops the server and UI")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                console.print("stopping")
+        else:
+            console.print("the server stops now; `make demo UI=1` keeps it and the UI up")
+    return 0 if passed and story.ok else 1
+
+
+@contextmanager
+def _api_env(server: PrefectServer) -> Iterator[None]:
+    old = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = old
 
 
 def _port(preferred: int) -> int:

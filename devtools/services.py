@@ -141,6 +141,12 @@ class PrefectServer:
 
     api_url: str
     home: Path
+    ui: bool = False
+
+    @property
+    def ui_url(self) -> str:
+        """The Prefect UI's root (served by the same server when started with ``ui=True``)."""
+        return self.api_url.removesuffix("/api")
 
     def env(self) -> dict[str, str]:
         """Environment for subprocesses (CLI, workers) that talk to this server."""
@@ -150,9 +156,14 @@ class PrefectServer:
 
 
 @contextmanager
-def prefect_server(home: Path | None = None, timeout: float = 120) -> Iterator[PrefectServer]:
-    """Start a real Prefect server (SQLite) on a free port; stop it on exit."""
-    port = free_port()
+def prefect_server(
+    home: Path | None = None, timeout: float = 120, ui: bool = False, port: int = 0
+) -> Iterator[PrefectServer]:
+    """Start a real Prefect server (SQLite) on a free port (or ``port``); stop it on exit.
+
+    ``ui``: also serve the Prefect UI (for people, and for the browser test of the artifact).
+    """
+    port = port or free_port()
     home = home or Path(tempfile.mkdtemp(prefix="prefect-home-"))
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -161,7 +172,7 @@ def prefect_server(home: Path | None = None, timeout: float = 120) -> Iterator[P
             "PREFECT_HOME": str(home),
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "true" if ui else "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
         }
     )
@@ -180,7 +191,7 @@ def prefect_server(home: Path | None = None, timeout: float = 120) -> Iterator[P
         except ServiceError as exc:
             tail = (home / "server.log").read_text(errors="replace")[-2000:]
             raise ServiceError(f"prefect server did not start: {exc}\n{tail}") from exc
-        yield PrefectServer(api_url=api_url, home=home)
+        yield PrefectServer(api_url=api_url, home=home, ui=ui)
     finally:
         _stop(proc)
         log.close()

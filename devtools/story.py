@@ -173,12 +173,16 @@ def run_failback_story(
         record_validations(validation_report, actor="validation")
         out.print(status_table(status(live=True)))
 
+        gated = cutover(project, flow, actor="user:demo", move_to_legacy_slot=False)
+        for outcome in gated:  # one day of dual run: the gate wants 3 passing days
+            out.print(f"cutover {outcome.key}: [bold]{outcome.status}[/] {outcome.message}")
         outcomes = cutover(
             project,
             flow,
+            force=any(o.status == "refused" for o in gated),
             actor="user:demo",
             move_to_legacy_slot=False,
-            reason="wave 1 of the migration plan",
+            reason="demo: one day of dual run stands in for the gate's three (forced, recorded)",
         )
         for outcome in outcomes:
             out.print(f"cutover {outcome.key}: [bold]{outcome.status}[/] {outcome.message}")

@@ -16,14 +16,21 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from flowlib.migration.model import MigrationError
 from flowlib.validation import Report, ValidationOptions, validate_lakes
 from flowlib.validation.report import PairReport, jsonable
+from flowlib.validation.rules import DatasetRules
 
 SHOWN_PATHS = 15
 SHOWN_PAIRS = 30
 SHOWN_MISMATCHES = 5
 STYLE = {"pass": "green", "fail": "red", "error": "yellow"}
-VERDICT_STYLE = {"PASSED": "bold green", "FAILED": "bold red", "ERROR": "bold yellow"}
+VERDICT_STYLE = {
+    "PASSED": "bold green",
+    "FAILED": "bold red",
+    "ERROR": "bold yellow",
+    "NOT READY": "bold yellow",
+}
 
 
 def _day(value: datetime | None) -> date | None:
@@ -72,8 +79,21 @@ def validate_command(
         float, typer.Option("--rel-tol", min=0.0, help="Relative tolerance for floats.")
     ] = 0.0,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Files only in dev are a failure.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--strict/--allow-new-files",
+            help="Files only in dev are a failure (the default); --allow-new-files lists them "
+            "as allowed everywhere.",
+        ),
+    ] = True,
+    rules: Annotated[
+        bool,
+        typer.Option(
+            "--rules/--no-rules",
+            help="Apply each flow's relaxations and slot period from migration/<project>.yaml "
+            "(the default); --no-rules compares every dataset exactly.",
+        ),
+    ] = True,
     json_path: Annotated[
         Path | None, typer.Option("--json", dir_okay=False, help="Write the JSON report here.")
     ] = None,
@@ -108,6 +128,11 @@ def validate_command(
 ) -> None:
     """Validate a dev lake against a prod lake: matching paths, then equal data frames."""
     try:
+        dataset_rules: tuple[DatasetRules, ...] = ()
+        if rules:
+            from flowlib.migration.validations import validation_rules
+
+            dataset_rules = validation_rules()
         options = ValidationOptions(
             projects=tuple(project or ()),
             flows=tuple(flow or ()),
@@ -120,8 +145,9 @@ def validate_command(
             max_mismatches=max_mismatches,
             extra_timestamp_patterns=tuple(timestamp_pattern or ()),
             spill_dir=str(spill_dir) if spill_dir else None,
+            rules=dataset_rules,
         )
-    except ValueError as exc:
+    except (ValueError, MigrationError) as exc:
         raise typer.BadParameter(str(exc)) from exc
     console = Console()
     if console.is_terminal and not quiet:
@@ -167,7 +193,8 @@ def _verdict_line(report: Report) -> Text:
         (report.verdict, VERDICT_STYLE[report.verdict]),
         f"  {s['matched']} matched ({s['pairs_passed']} passed, {s['pairs_failed']} failed, "
         f"{s['pairs_errored']} errors), {s['missing_in_dev']} missing in dev, "
-        f"{s['only_in_dev']} only in dev",
+        f"{s['only_in_dev']} only in dev; {s['slots']} slots ({s['slots_not_ready']} not ready, "
+        f"{s['slots_one_sided']} one-sided)",
     )
 
 
@@ -185,7 +212,11 @@ def _notes(pair: PairReport) -> str:
     if r.missing_key_count or r.extra_key_count:
         parts.append(f"keys: {r.missing_key_count} missing, {r.extra_key_count} only in dev")
     if r.new_columns:
-        parts.append("new columns: " + ", ".join(r.new_columns))
+        allowed = set(r.allowed_new_columns)
+        parts.append(
+            "new columns: "
+            + ", ".join(c + (" (allowed)" if c in allowed else "") for c in r.new_columns)
+        )
     if r.dtype_changes:
         parts.append("dtype: " + ", ".join(f"{c.column} {c.prod}→{c.dev}" for c in r.dtype_changes))
     return "; ".join(parts)
@@ -205,11 +236,31 @@ def print_summary(report: Report, console: Console) -> None:
     )
     for error in report.errors:
         console.print(f"[yellow]error:[/yellow] {error}")
+    for dataset, applied in sorted(report.relaxations.items()):
+        console.print(f"[cyan]relaxations[/cyan] {dataset}: {'; '.join(applied) or 'exact'}")
+    for slot in report.slots:
+        if slot.status != "pass":
+            why = "; ".join(slot.not_ready) or slot.status.replace("_", " ")
+            console.print(
+                f"[red]slot {slot.slot}[/red] of {slot.dataset} ({slot.day}): {why}",
+                highlight=False,
+            )
+        for side, versions, stamp in (
+            ("prod", slot.prod_versions, slot.prod_stamp),
+            ("dev", slot.dev_versions, slot.dev_stamp),
+        ):
+            if versions:
+                console.print(
+                    f"slot {slot.slot} of {slot.dataset}: {len(versions) + 1} {side} versions, "
+                    f"compared {stamp}",
+                    highlight=False,
+                )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     for title, paths, style in (
         ("missing in dev", report.paths.missing_in_dev, "red"),
-        ("only in dev" + (" (strict)" if report.strict else ""), report.paths.only_in_dev, "cyan"),
+        ("only in dev (a failure)", report.paths.only_in_dev_failing, "red"),
+        ("only in dev, allowed", report.paths.only_in_dev_allowed, "cyan"),
     ):
         if paths:
             console.print(f"[{style}]{title} ({len(paths)}):[/{style}]")

@@ -326,3 +326,12 @@ def run_flow_run_here(flow_run_id: Any, adapt: Any = None) -> bool:
         engine.load_flow_from_flow_run = load_adapted  # type: ignore[assignment,unused-ignore]
     state = engine.enter_flow_run_engine_from_subprocess(run_id)
     return bool(state.is_completed())
+
+
+def flow_run_ui_path(flow_run_id: Any) -> str:
+    """A flow run's page in the Prefect UI, relative to the UI root (2.x and 3.x differ)."""
+    return (
+        f"/flow-runs/flow-run/{flow_run_id}"
+        if PREFECT_MAJOR < 3
+        else f"/runs/flow-run/{flow_run_id}"
+    )

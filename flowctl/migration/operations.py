@@ -33,6 +33,7 @@ from flowlib.migration.model import (
 from flowlib.migration.prefect_api import DeploymentInfo
 from flowlib.migration.services import Services, default_actor, default_services, describe
 from flowlib.migration.transitions import announce, follow_record, phase_tags, transition
+from flowlib.migration.validations import gate_problems
 
 log = logging.getLogger("flowlib.migration")
 
@@ -124,8 +125,13 @@ def cutover(
 ) -> list[Outcome]:
     """Hand prod over to the new flows, without two writers and without a gap.
 
-    Refuses a flow whose latest validation did not pass, or that is not in ``shadow`` or
-    ``validated``; ``force`` overrides and is recorded with what it overrode. For each flow:
+    Refuses a flow that is not in ``shadow`` or ``validated``, or whose validation does not meet
+    the gate (:func:`flowlib.migration.validations.gate_problems`: ``cutover_days`` consecutive
+    passing days covering every slot, the latest validation less than 36 h old); the refusal
+    names the missing days, slots and the age. ``force`` overrides and is recorded (``details.
+    overridden``) with what it overrode.
+
+    For each flow:
 
     1. the handover slot: the first legacy slot from now (plus a margin);
     2. the legacy flow is unscheduled (Prefect 1): it starts no run from the handover slot on
@@ -173,17 +179,19 @@ def _cutover_one(
     problems = []
     if phase not in ("shadow", "validated"):
         problems.append(f"phase is {phase}: the new flow must run in shadow and be validated")
-    if validation is None:
-        problems.append("no validation recorded")
-    elif not validation.passed:
+    if validation is not None and not validation.passed:
         problems.append(f"latest validation {validation.summary()}")
+    problems += gate_problems(plan, validation, svc.now())
     if problems and not force:
         return _outcome(
             plan,
             "cutover",
             "refused",
-            "; ".join(problems) + ". Validate again (flowctl validate) or use --force (recorded).",
+            "; ".join(problems)
+            + ". Validate the missing days (flowctl validate --since D --until D --record) or "
+            "use --force (recorded).",
             phase,
+            gate=problems,
         )
     if move and not plan.legacy.slot:
         return _outcome(

@@ -27,6 +27,9 @@ A file reads top to bottom::
           sample: {param: sample}
         recovery_runs: each        # one recovery run per missed slot; `latest` for incremental
                                    # flows whose last run catches up from the watermark
+        validation:                # optional: relaxations of the exact validation, the slot
+          allow_new_columns: [x]   # period and the cutover gate's days
+          cutover_days: 3          # (flowlib.validation.rules documents every key)
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import yaml
 
 from flowlib import REPO_ROOT
 from flowlib.migration.model import MigrationError, Phase, check_phase
+from flowlib.validation.rules import EXACT, Relaxations, RulesError, parse_relaxations
 
 MANIFEST_DIR = REPO_ROOT / "migration"
 MANIFEST_DIR_VAR = "FLOWLIB_MIGRATION_DIR"
@@ -107,6 +111,7 @@ class FlowPlan:
     quiet_period_days: int = DEFAULT_QUIET_PERIOD_DAYS
     recovery_runs: RecoveryRuns = "each"
     path: Path | None = None
+    validation: Relaxations = EXACT
 
     @property
     def key(self) -> str:
@@ -214,6 +219,10 @@ def parse_manifest(data: Any, path: Path | None = None) -> list[FlowPlan]:
         recovery_runs = str(entry.get("recovery_runs", "each"))
         if recovery_runs not in ("each", "latest"):
             raise ManifestError(f"{spot}: recovery_runs must be `each` or `latest`.")
+        try:
+            validation = parse_relaxations(entry.get("validation"), spot)
+        except RulesError as exc:
+            raise ManifestError(str(exc)) from exc
         deployment = str(_require(entry, "deployment", spot))
         if deployment.count("/") != 1:
             raise ManifestError(
@@ -238,6 +247,7 @@ def parse_manifest(data: Any, path: Path | None = None) -> list[FlowPlan]:
                 quiet_period_days=int(entry.get("quiet_period_days", quiet)),
                 recovery_runs=cast(RecoveryRuns, recovery_runs),
                 path=path,
+                validation=validation,
             )
         )
         unknown = set(plans[-1].recovery) - set(plans[-1].legacy.parameters)

@@ -261,6 +261,7 @@ class ValidationRecord:
     prod_root: str = ""
     dev_root: str = ""
     report_url: str | None = None
+    days: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def at_time(self) -> datetime:

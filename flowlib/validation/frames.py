@@ -1,8 +1,10 @@
 """Data-frame validation of one prod file against one dev file, streamed, in bounded memory.
 
-Checks: equal row counts; every prod column present in dev (dev-only columns are reported as new
-and allowed); equal values in every common column (see :mod:`flowlib.validation.kernels` for
-what "equal" means); dtype changes are reported as warnings.
+Checks, exact by default: equal row counts; every prod column present in dev; no column only in
+dev; the same dtype in every common column; equal values in every common column (see
+:mod:`flowlib.validation.kernels` for what "equal" means: two CSV files compare as text). A flow's
+:class:`~flowlib.validation.rules.Relaxations` may allow new columns and dtype changes, ignore
+columns and set tolerances per column; what was applied is listed in ``relaxations``.
 
 **Positional** (no key): both files are streamed batch by batch and the batches are re-sliced to
 common boundaries (zero-copy), so row ``i`` of prod meets row ``i`` of dev whatever the row-group
@@ -64,6 +66,7 @@ from flowlib.validation.kernels import (
 )
 from flowlib.validation.readers import FrameSource, SourceError, describe_error
 from flowlib.validation.report import DtypeChange, FrameComparison, KeyIssue, Mismatch, Side
+from flowlib.validation.rules import EXACT, Relaxations
 
 Int64s = npt.NDArray[np.int64]
 MiB = 1024 * 1024
@@ -82,6 +85,8 @@ class CompareOptions:
         bucket_bytes: Target in-memory size of one keyed spill bucket (both sides together).
         max_buckets: Upper bound on spill buckets (open files while partitioning).
         spill_dir: Where keyed comparisons spill; the system temp folder when ``None``.
+        relax: The dataset's relaxations (per-column tolerances, allowed new columns and dtype
+            changes, ignored columns); exact when empty.
     """
 
     keys: tuple[str, ...] = ()
@@ -92,6 +97,12 @@ class CompareOptions:
     bucket_bytes: int = 64 * MiB
     max_buckets: int = 512
     spill_dir: str | None = None
+    relax: Relaxations = EXACT
+
+    def tolerance(self, column: str) -> tuple[float, float]:
+        """``(abs, rel)`` for a column: its own tolerance, else the global one."""
+        own = self.relax.tolerances.get(column)
+        return (own.abs, own.rel) if own is not None else (self.abs_tol, self.rel_tol)
 
     def __post_init__(self) -> None:
         if self.abs_tol < 0 or self.rel_tol < 0:
@@ -108,6 +119,24 @@ class CompareOptions:
 class _Plan:
     common: list[str]
     text: bool
+    both_text: bool = False
+
+    def loose(self, options: CompareOptions, column: str) -> bool:
+        """Number-aware text comparison: text against typed values, or text with a tolerance."""
+        if not self.text:
+            return False
+        return not self.both_text or column in options.relax.tolerances
+
+
+def _mask(
+    plan: _Plan,
+    options: CompareOptions,
+    column: str,
+    a: pa.Array | pa.ChunkedArray,
+    b: pa.Array | pa.ChunkedArray,
+) -> BoolMask:
+    abs_tol, rel_tol = options.tolerance(column)
+    return mismatch_mask(a, b, abs_tol=abs_tol, rel_tol=rel_tol, text=plan.loose(options, column))
 
 
 class _Collector:
@@ -197,17 +226,34 @@ def compare_frames(
         rows_prod=prod.info.num_rows or 0,
         rows_dev=dev.info.num_rows or 0,
     )
+    relax = options.relax
+    result.relaxations = relax.describe()
     prod_schema, dev_schema = prod.info.schema, dev.info.schema
-    dev_names = set(dev_schema.names)
-    prod_names = set(prod_schema.names)
-    result.missing_columns = [c for c in prod_schema.names if c not in dev_names]
-    result.new_columns = [c for c in dev_schema.names if c not in prod_names]
-    common = [c for c in prod_schema.names if c in dev_names]
+    ignored = set(relax.ignore_columns)
+    result.ignored_columns = [
+        c for c in dict.fromkeys([*prod_schema.names, *dev_schema.names]) if c in ignored
+    ]
+    dev_names = set(dev_schema.names) - ignored
+    prod_names = set(prod_schema.names) - ignored
+    result.missing_columns = [c for c in prod_schema.names if c in prod_names - dev_names]
+    result.new_columns = [c for c in dev_schema.names if c in dev_names - prod_names]
+    result.allowed_new_columns = [c for c in result.new_columns if relax.new_column_allowed(c)]
+    common = [c for c in prod_schema.names if c in prod_names and c in dev_names]
+    both_text = prod.info.text and dev.info.text
     for column in common:
         pt, dt = prod_schema.field(column).type, dev_schema.field(column).type
-        if not same_type(pt, dt):
-            result.dtype_changes.append(DtypeChange(column=column, prod=str(pt), dev=str(dt)))
-    plan = _Plan(common=common, text=prod.info.text or dev.info.text)
+        if not same_type(pt, dt) and not both_text:
+            change = DtypeChange(column=column, prod=str(pt), dev=str(dt))
+            result.dtype_changes.append(change)
+            if relax.dtype_change_allowed(column, change.prod, change.dev):
+                result.allowed_dtype_changes.append(column)
+    if prod.info.text != dev.info.text:
+        text_side, typed = ("prod", dev) if prod.info.text else ("dev", prod)
+        result.warnings.append(
+            f"{text_side} is text ({text_side} {'csv'}), the other side {typed.info.format}: "
+            "values compared number-aware as text"
+        )
+    plan = _Plan(common=common, text=prod.info.text or dev.info.text, both_text=both_text)
     keys = list(options.keys)
     absent = [k for k in keys if k not in prod_names or k not in dev_names]
     if keys and absent:
@@ -289,9 +335,7 @@ def _compare_positional(
         rows: Int64s | None = None
         for column in plan.common:
             pa_col, dev_col = a.column(column), b.column(column)
-            mask = mismatch_mask(
-                pa_col, dev_col, abs_tol=options.abs_tol, rel_tol=options.rel_tol, text=plan.text
-            )
+            mask = _mask(plan, options, column, pa_col, dev_col)
             if not mask.any():
                 continue
             if rows is None:
@@ -421,9 +465,7 @@ def _compare_aligned_keys(
         any_row: BoolMask | None = None
         for column in values:
             pa_col, dev_col = a.column(column), b.column(column)
-            mask = mismatch_mask(
-                pa_col, dev_col, abs_tol=options.abs_tol, rel_tol=options.rel_tol, text=plan.text
-            )
+            mask = _mask(plan, options, column, pa_col, dev_col)
             if not mask.any():
                 continue
             if rows is None:
@@ -753,13 +795,7 @@ class _BucketMatcher:
             name = _value_name(i)
             a = prod.column(name) if identity_p else prod.column(name).take(take_p)
             b = dev.column(name) if identity_d else dev.column(name).take(take_d)
-            mask = mismatch_mask(
-                a,
-                b,
-                abs_tol=self.options.abs_tol,
-                rel_tol=self.options.rel_tol,
-                text=self.plan.text,
-            )
+            mask = _mask(self.plan, self.options, column, a, b)
             if not mask.any():
                 continue
             if key_arrays is None:

@@ -2,7 +2,8 @@
 
 Equality rules (prod value ``a``, dev value ``b``):
 
-* null equals null; a float ``NaN`` counts as null (pandas writes missing floats as ``NaN``).
+* null equals null and ``NaN`` equals ``NaN``; ``NaN`` and null differ (exact by default; a
+  legacy flow writing ``NaN`` where the new one writes null is a difference to see).
 * integers (and booleans against integers) compare exactly.
 * when either side is a float or a decimal, both are compared as ``float64`` within the
   tolerances, ``math.isclose`` style: ``|a - b| <= max(abs_tol, rel_tol * max(|a|, |b|))``;
@@ -11,9 +12,12 @@ Equality rules (prod value ``a``, dev value ``b``):
   arrays compare by their values; ``string``/``large_string``/``string_view`` are one type.
 * timestamps compare as instants at the finer unit of the two; a zone-less timestamp is read as
   UTC.
-* text (CSV) against anything, and any other pair of different kinds (an ``int`` column that
-  became ``string``): both sides as text, *number-aware*: equal strings are equal; otherwise two
-  integer literals compare as integers and two numeric literals as floats within the tolerances.
+* text (CSV) against text: exactly the text written, cell by cell (``"007"`` differs from
+  ``"7"``, ``"1.0"`` from ``"1"``), unless a tolerance applies to the column.
+* text against typed values, text with a tolerance, and any other pair of different kinds (an
+  ``int`` column that became ``string``): both sides as text, *number-aware*: equal strings are
+  equal; otherwise two integer literals compare as integers and two numeric literals as floats
+  within the tolerances. (A type change is reported, and fails unless allowed, in any case.)
 * nested values (lists, structs, maps) compare as Python objects, chunk by chunk: the only
   non-vectorised path, used for nested columns only.
 """
@@ -116,7 +120,7 @@ def mismatch_mask(
     ka, kb = kind(a.type), kind(b.type)
     if ka is Kind.NULL or kb is Kind.NULL:
         other = b if ka is Kind.NULL else a
-        return _missing(other) if ka is not kb else np.zeros(len(a), dtype=np.bool_)
+        return _to_bool(pc.is_valid(other)) if ka is not kb else np.zeros(len(a), dtype=np.bool_)
     if text:
         return _loose_text(_as_text(a), _as_text(b), abs_tol, rel_tol)
     numeric = (Kind.INT, Kind.FLOAT, Kind.DECIMAL, Kind.BOOL)
@@ -200,14 +204,6 @@ def to_int64(arr: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
     return np.frombuffer(data, dtype=np.int64, count=len(flat), offset=flat.offset * 8)
 
 
-def _missing(arr: pa.Array) -> BoolMask:
-    """Where a value is present (so differs from an all-null column); ``NaN`` counts as missing."""
-    present = pc.is_valid(arr)
-    if pa.types.is_floating(arr.type):
-        present = pc.and_(present, pc.invert(pc.is_nan(arr)))
-    return _to_bool(pc.fill_null(present, False))
-
-
 def _exact(a: pa.Array, b: pa.Array) -> BoolMask:
     differs = pc.not_equal(a, b)
     if a.null_count == 0 and b.null_count == 0:
@@ -235,7 +231,10 @@ def _as_float(arr: pa.Array) -> npt.NDArray[np.float64]:
 
 
 def _float_close(a: pa.Array, b: pa.Array, abs_tol: float, rel_tol: float) -> BoolMask:
-    return ~_close(_as_float(a), _as_float(b), abs_tol, rel_tol)
+    differs = ~_close(_as_float(a), _as_float(b), abs_tol, rel_tol)
+    if a.null_count or b.null_count:  # NaN and null are both NaN in numpy: tell them apart
+        differs |= _to_bool(pc.xor(pc.is_null(a), pc.is_null(b)))
+    return differs
 
 
 def _timestamps(a: pa.Array, b: pa.Array) -> BoolMask:

@@ -17,10 +17,11 @@ Rules a data engineer would otherwise have to guess:
   ``orders_20261125T100000.parquet`` -> ``orders.parquet``,
   ``orders_20261125_103000_part1.csv`` -> ``orders_part1.csv``. A name that is nothing but a
   timestamp keeps the placeholder ``{timestamp}``.
-* Several files with one normalized path on one side (several runs on the same day): the *latest*
-  is the one with the greatest timestamp in its name (a time-only stamp is combined with a date in
-  the same name), falling back to the modification time, then to the path; the others are listed.
-* Hidden files and folders (``.*``) and everything under a ``_state`` folder are ignored.
+* Several files with one normalized path on one side are several *slots* (an hourly flow writes
+  24 a day) or several versions of one slot: :mod:`flowlib.validation.slots` pairs them slot by
+  slot, in time order (:func:`match_paths` does the same for bare file lists).
+* A file or folder whose name starts with ``_`` or ``.`` is never data (``_state/``,
+  ``_staging/``, partition manifests, hidden files); manifests are listed on their own.
 """
 
 from __future__ import annotations
@@ -217,11 +218,14 @@ def partition_date(rel_path: str) -> date | None:
 
 
 def is_ignored(rel_path: str) -> bool:
-    """Whether a path is lake bookkeeping: a file or folder starting with ``.`` or ``_``.
+    """Whether a path is not data: a file or folder named ``_*`` or ``.*`` on its way."""
+    return any(part.startswith(("_", ".")) for part in rel_path.split("/"))
 
-    That is ``_state/``, partition manifests, staged files and ``_samples/`` (flowlib.lake).
-    """
-    return any(part.startswith((".", "_")) for part in rel_path.split("/"))
+
+def is_manifest(rel_path: str) -> bool:
+    """Whether a path is a partition manifest in a data folder (``.../_manifest_*.json``)."""
+    folder, _, name = rel_path.rpartition("/")
+    return name.startswith("_manifest_") and name.endswith(".json") and not is_ignored(folder)
 
 
 @dataclass(frozen=True)
@@ -305,10 +309,18 @@ def _mtime(info: dict[str, Any]) -> datetime | None:
 def list_lake_files(
     fs: fsspec.AbstractFileSystem, base: str, selection: PathSelection | None = None
 ) -> list[LakeFile]:
-    """List every selected file under a lake root (recursively), sorted by path."""
+    """List every selected data file under a lake root (recursively), sorted by path."""
+    return list_lake(fs, base, selection)[0]
+
+
+def list_lake(
+    fs: fsspec.AbstractFileSystem, base: str, selection: PathSelection | None = None
+) -> tuple[list[LakeFile], list[str]]:
+    """Every selected data file (sorted by path) and every selected partition manifest."""
     selection = selection or PathSelection()
     root = base.rstrip("/")
     files: dict[str, LakeFile] = {}
+    manifests: set[str] = set()
     for prefix in selection.prefixes():
         top = f"{root}/{prefix}" if prefix else root
         if not fs.exists(top):
@@ -319,15 +331,75 @@ def list_lake_files(
                 continue
             name = str(full)
             rel = name[len(root) + 1 :] if name.startswith(root + "/") else name.lstrip("/")
-            if is_ignored(rel) or not selection.matches(rel):
+            if not selection.matches(rel):
+                continue
+            if is_manifest(rel):
+                manifests.add(rel)
+                continue
+            if is_ignored(rel):
                 continue
             files[rel] = LakeFile(path=rel, size=int(info.get("size") or 0), mtime=_mtime(info))
-    return [files[p] for p in sorted(files)]
+    return [files[p] for p in sorted(files)], sorted(manifests)
+
+
+def align(prod: Sequence[datetime], dev: Sequence[datetime]) -> list[tuple[int | None, int | None]]:
+    """Pair two sorted time sequences in order; returns index pairs (``None``: one-sided).
+
+    Equal lengths pair the k-th with the k-th. Otherwise the new flow's stamps are taken to be
+    staggered from the legacy ones by one offset: for each candidate offset (a difference between
+    a dev and a prod stamp near the same rank) the order-preserving pairing with the most pairs
+    and the smallest distance from that offset is found; the best one wins.
+    """
+    n, m = len(prod), len(dev)
+    if n == m:
+        return [(i, i) for i in range(n)]
+    p = [t.timestamp() for t in prod]
+    d = [t.timestamp() for t in dev]
+    spread = abs(n - m)
+    offsets = sorted(
+        {d[j] - p[i] for i in range(n) for j in range(max(0, i - spread), min(m, i + spread + 1))},
+        key=lambda o: (abs(o), o),  # ties: the smallest stagger
+    )
+    best: tuple[float, float, list[tuple[int | None, int | None]]] | None = None
+    for offset in offsets or [0.0]:
+        pairs, cost, path = _align_with(p, d, offset)
+        if best is None or (-pairs, cost) < (-best[0], best[1]):
+            best = (pairs, cost, path)
+    assert best is not None
+    return best[2]
+
+
+def _align_with(
+    p: list[float], d: list[float], offset: float
+) -> tuple[float, float, list[tuple[int | None, int | None]]]:
+    n, m = len(p), len(d)
+    # best[i][j]: (-pairs, distance) for p[i:], d[j:]
+    best = [[(0.0, 0.0)] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            pairs, dist = best[i + 1][j + 1]
+            take = (pairs - 1, dist + abs(d[j] - offset - p[i]))
+            best[i][j] = min(take, best[i + 1][j], best[i][j + 1])
+    out: list[tuple[int | None, int | None]] = []
+    i = j = 0
+    while i < n and j < m:
+        pairs, dist = best[i + 1][j + 1]
+        if best[i][j] == (pairs - 1, dist + abs(d[j] - offset - p[i])):
+            out.append((i, j))
+            i, j = i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            out.append((i, None))
+            i += 1
+        else:
+            out.append((None, j))
+            j += 1
+    out += [(k, None) for k in range(i, n)] + [(None, k) for k in range(j, m)]
+    return -best[0][0][0], best[0][0][1], out
 
 
 @dataclass(frozen=True)
 class MatchedPath:
-    """A normalized path present in both lakes: the latest file of each side, and the others."""
+    """A pair of files of one normalized path, one per side, of the same slot."""
 
     normalized: str
     prod: str
@@ -345,48 +417,35 @@ class PathMatch:
     only_in_dev: list[str] = field(default_factory=list)
 
 
-def _latest_first(files: list[LakeFile], patterns: Sequence[TimestampPattern]) -> list[LakeFile]:
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-
-    def key(f: LakeFile) -> tuple[datetime, datetime, str]:
-        stamp = normalize_name(f.path.rpartition("/")[2], patterns).stamp
-        mtime = f.mtime or epoch
-        return (stamp or mtime, mtime, f.path)
-
-    return sorted(files, key=key, reverse=True)
-
-
 def match_paths(
     prod: Iterable[LakeFile],
     dev: Iterable[LakeFile],
     patterns: Sequence[TimestampPattern] = DEFAULT_TIMESTAMP_PATTERNS,
 ) -> PathMatch:
-    """Match prod files to dev files by normalized path.
+    """Pair prod files with dev files slot by slot (each stamp a slot), in time order.
 
-    ``missing_in_dev`` lists every prod file whose normalized path has no dev file, and
-    ``only_in_dev`` every such dev file; matched entries hold the latest file of each side.
+    Files of one normalized path are paired k-th prod with k-th dev by their timestamp; a file
+    whose slot has no partner is in ``missing_in_dev`` or ``only_in_dev``. (The validation itself
+    pairs whole partitions, with manifests and slot periods: :mod:`flowlib.validation.slots`.)
     """
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     groups: dict[str, dict[str, list[LakeFile]]] = defaultdict(lambda: {"prod": [], "dev": []})
     for side, files in (("prod", prod), ("dev", dev)):
         for f in files:
             groups[normalize_path(f.path, patterns)][side].append(f)
+
+    def moment(f: LakeFile) -> datetime:
+        return normalize_name(f.path.rpartition("/")[2], patterns).stamp or f.mtime or epoch
+
     result = PathMatch()
     for normalized in sorted(groups):
-        sides = groups[normalized]
-        if sides["prod"] and sides["dev"]:
-            p = _latest_first(sides["prod"], patterns)
-            d = _latest_first(sides["dev"], patterns)
-            result.matched.append(
-                MatchedPath(
-                    normalized=normalized,
-                    prod=p[0].path,
-                    dev=d[0].path,
-                    prod_others=tuple(sorted(f.path for f in p[1:])),
-                    dev_others=tuple(sorted(f.path for f in d[1:])),
-                )
-            )
-        elif sides["prod"]:
-            result.missing_in_dev.extend(sorted(f.path for f in sides["prod"]))
-        else:
-            result.only_in_dev.extend(sorted(f.path for f in sides["dev"]))
+        p = sorted(groups[normalized]["prod"], key=lambda f: (moment(f), f.path))
+        d = sorted(groups[normalized]["dev"], key=lambda f: (moment(f), f.path))
+        for i, j in align([moment(f) for f in p], [moment(f) for f in d]):
+            if i is not None and j is not None:
+                result.matched.append(MatchedPath(normalized, p[i].path, d[j].path))
+            elif i is not None:
+                result.missing_in_dev.append(p[i].path)
+            elif j is not None:
+                result.only_in_dev.append(d[j].path)
     return result

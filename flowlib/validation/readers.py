@@ -11,10 +11,11 @@ Detection, from the content (a ``.gz`` wrapper is recognised by its magic number
   error: only JSON lines are supported.
 * anything else -> CSV with a header line.
 
-CSV is text: its values are read as strings (``text=True``) and compared number-aware by the
-frame comparison, so a column inferred as ``int64`` in one block and ``string`` in a later one
-cannot break the stream; null tokens are those of ``pandas.read_csv`` (empty, ``NA``, ``NaN``,
-``null`` ...). The *reported* CSV dtypes are those Arrow infers from the first block. JSON lines
+CSV is text: its values are read as the strings the writer wrote (``text=True``): no null tokens
+(an empty cell is the empty string, ``NA`` is the text ``NA``), no trimming, no number parsing, so
+a column inferred as ``int64`` in one block and ``string`` in a later one cannot break the stream
+and two CSV files compare cell by cell as text. The *reported* CSV dtypes are those Arrow infers
+from the first block. JSON lines
 keep their JSON types as Arrow infers them from the first block (a later block whose types
 conflict is an error of that pair).
 """
@@ -212,7 +213,8 @@ class FrameSource:
                 read_options=pacsv.ReadOptions(block_size=TEXT_BLOCK_BYTES),
                 convert_options=pacsv.ConvertOptions(
                     column_types={name: pa.large_string() for name in names},
-                    strings_can_be_null=True,
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
                     include_columns=cols if cols else names[:1],
                 ),
             )

@@ -138,20 +138,36 @@ class FrameComparison:
     extra_key_count: int = 0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    allowed_new_columns: list[str] = field(default_factory=list)
+    allowed_dtype_changes: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    relaxations: list[str] = field(default_factory=list)
+
+    @property
+    def disallowed_new_columns(self) -> list[str]:
+        """Columns only in dev that no relaxation allows."""
+        return [c for c in self.new_columns if c not in self.allowed_new_columns]
+
+    @property
+    def disallowed_dtype_changes(self) -> list[DtypeChange]:
+        """Dtype changes that no relaxation allows."""
+        return [c for c in self.dtype_changes if c.column not in self.allowed_dtype_changes]
 
     @property
     def status(self) -> Status:
         """``error`` when something could not be read, ``fail`` on any difference, else ``pass``.
 
-        Failing differences: row counts, a prod column missing in dev, differing values, keys on
-        one side only. New columns, dtype changes with equal values and duplicate keys matched
-        one-to-one are warnings.
+        Failing differences (exact by default): row counts, a prod column missing in dev, a column
+        only in dev, a dtype change, differing values, keys on one side only. A flow's relaxations
+        may allow new columns and dtype changes; duplicate keys matched one-to-one are warnings.
         """
         if self.error is not None:
             return "error"
         if (
             self.rows_prod != self.rows_dev
             or self.missing_columns
+            or self.disallowed_new_columns
+            or self.disallowed_dtype_changes
             or self.mismatch_count
             or self.missing_key_count
             or self.extra_key_count
@@ -170,6 +186,9 @@ class PairReport:
     result: FrameComparison
     prod_others: list[str] = field(default_factory=list)
     dev_others: list[str] = field(default_factory=list)
+    slot: str = ""
+    prod_stamp: str | None = None
+    dev_stamp: str | None = None
 
     @property
     def status(self) -> Status:
@@ -208,6 +227,88 @@ class PairReport:
             "extra_keys": [k.to_dict() for k in r.extra_keys],
             "extra_key_count": r.extra_key_count,
             "warnings": list(r.warnings),
+            "slot": self.slot,
+            "prod_stamp": self.prod_stamp,
+            "dev_stamp": self.dev_stamp,
+            "allowed_new_columns": list(r.allowed_new_columns),
+            "allowed_dtype_changes": list(r.allowed_dtype_changes),
+            "ignored_columns": list(r.ignored_columns),
+            "relaxations": list(r.relaxations),
+        }
+
+
+SlotStatus = Literal["pass", "fail", "error", "not_ready", "missing_in_dev", "only_in_dev"]
+
+
+@dataclass
+class SlotReport:
+    """One slot of one dataset: the prod partition paired with the dev partition (or alone).
+
+    ``slot`` names it (``2026-11-25T10`` for an hourly slot, ``2026-11-25`` for a daily one, the
+    stamp ``20261125T100000`` under the partition contract); ``day`` is its ``yyyy/mm/dd`` folder.
+    ``*_versions`` are the other versions of this slot on a side (re-runs), not compared; the
+    compared ones are ``prod_stamp``/``dev_stamp``. ``stale`` lists data files a manifest does not
+    list (ignored). ``not_ready`` says why a partition cannot be compared yet.
+    """
+
+    dataset: str
+    series: str
+    day: str | None
+    slot: str
+    prod_stamp: str | None = None
+    dev_stamp: str | None = None
+    prod_files: list[str] = field(default_factory=list)
+    dev_files: list[str] = field(default_factory=list)
+    prod_versions: list[str] = field(default_factory=list)
+    dev_versions: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    not_ready: list[str] = field(default_factory=list)
+    missing_in_dev: list[str] = field(default_factory=list)
+    only_in_dev: list[str] = field(default_factory=list)
+    only_in_dev_allowed: bool = False
+    pair_statuses: list[Status] = field(default_factory=list)
+    rows_prod: int = 0
+    rows_dev: int = 0
+
+    @property
+    def status(self) -> SlotStatus:
+        """The slot's verdict: not ready, one-sided, or the worst of its pairs."""
+        if self.not_ready:
+            return "not_ready"
+        if not self.dev_files and self.prod_files:
+            return "missing_in_dev"
+        if not self.prod_files and self.dev_files:
+            return "pass" if self.only_in_dev_allowed else "only_in_dev"
+        if "error" in self.pair_statuses:
+            return "error"
+        if (
+            "fail" in self.pair_statuses
+            or self.missing_in_dev
+            or (self.only_in_dev and not self.only_in_dev_allowed)
+        ):
+            return "fail"
+        return "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON form (an extra of the contract)."""
+        return {
+            "dataset": self.dataset,
+            "series": self.series,
+            "day": self.day,
+            "slot": self.slot,
+            "status": self.status,
+            "prod_stamp": self.prod_stamp,
+            "dev_stamp": self.dev_stamp,
+            "rows_prod": self.rows_prod,
+            "rows_dev": self.rows_dev,
+            "prod_files": list(self.prod_files),
+            "dev_files": list(self.dev_files),
+            "prod_versions": list(self.prod_versions),
+            "dev_versions": list(self.dev_versions),
+            "stale": list(self.stale),
+            "not_ready": list(self.not_ready),
+            "missing_in_dev": list(self.missing_in_dev),
+            "only_in_dev": list(self.only_in_dev),
         }
 
 
@@ -239,13 +340,25 @@ class PathsReport:
     matched: list[MatchedEntry] = field(default_factory=list)
     missing_in_dev: list[str] = field(default_factory=list)
     only_in_dev: list[str] = field(default_factory=list)
+    only_in_dev_allowed: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+
+    @property
+    def only_in_dev_failing(self) -> list[str]:
+        """Files only in dev that no relaxation allows."""
+        allowed = set(self.only_in_dev_allowed)
+        return [p for p in self.only_in_dev if p not in allowed]
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract form."""
+        """The contract form, then extras."""
         return {
             "matched": [m.to_dict() for m in self.matched],
             "missing_in_dev": list(self.missing_in_dev),
             "only_in_dev": list(self.only_in_dev),
+            "only_in_dev_allowed": list(self.only_in_dev_allowed),
+            "ignored": list(self.ignored),
+            "stale": list(self.stale),
         }
 
 
@@ -257,29 +370,41 @@ class Report:
     dev_root: str
     paths: PathsReport = field(default_factory=PathsReport)
     pairs: list[PairReport] = field(default_factory=list)
-    strict: bool = False
+    strict: bool = True
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
+    slots: list[SlotReport] = field(default_factory=list)
+    relaxations: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def not_ready(self) -> list[SlotReport]:
+        """Slots whose partition is not complete (a manifest says so): never a pass."""
+        return [s for s in self.slots if s.status == "not_ready"]
 
     @property
     def passed(self) -> bool:
-        """No prod path missing in dev, no new dev path under ``strict``, every pair passing."""
+        """Every slot on both sides and ready, no file only in dev unless allowed, pairs pass."""
         return (
             not self.errors
             and not self.paths.missing_in_dev
-            and not (self.strict and self.paths.only_in_dev)
+            and not self.paths.only_in_dev_failing
+            and not self.not_ready
             and all(p.status == "pass" for p in self.pairs)
         )
 
     @property
     def has_errors(self) -> bool:
-        """Whether something could not be read or compared."""
-        return bool(self.errors) or any(p.status == "error" for p in self.pairs)
+        """Whether something could not be read, compared, or is not ready yet."""
+        return (
+            bool(self.errors)
+            or any(p.status == "error" for p in self.pairs)
+            or bool(self.not_ready)
+        )
 
     @property
     def exit_code(self) -> int:
-        """0 when everything passes, 2 when something could not be compared, else 1.
+        """0 passes, 1 differs, 2 something could not be compared or is not ready.
 
         An error outranks a failure: the validation is incomplete.
         """
@@ -289,12 +414,17 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        """``PASSED``, ``FAILED`` or ``ERROR``."""
+        """``PASSED``, ``FAILED``, ``NOT READY`` (only unready partitions) or ``ERROR``."""
+        if self.exit_code == 2 and not (
+            self.errors or any(p.status == "error" for p in self.pairs)
+        ):
+            return "NOT READY"
         return {0: "PASSED", 1: "FAILED", 2: "ERROR"}[self.exit_code]
 
     def summary(self) -> dict[str, int]:
         """Counts for a quick look."""
         statuses = [p.status for p in self.pairs]
+        slots = [s.status for s in self.slots]
         return {
             "matched": len(self.paths.matched),
             "missing_in_dev": len(self.paths.missing_in_dev),
@@ -302,6 +432,10 @@ class Report:
             "pairs_passed": statuses.count("pass"),
             "pairs_failed": statuses.count("fail"),
             "pairs_errored": statuses.count("error"),
+            "slots": len(slots),
+            "slots_passed": slots.count("pass"),
+            "slots_not_ready": slots.count("not_ready"),
+            "slots_one_sided": slots.count("missing_in_dev") + slots.count("only_in_dev"),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -319,6 +453,9 @@ class Report:
             "errors": list(self.errors),
             "warnings": list(self.warnings),
             "summary": self.summary(),
+            "verdict": self.verdict,
+            "slots": [slot.to_dict() for slot in self.slots],
+            "relaxations": {k: list(v) for k, v in self.relaxations.items()},
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -371,13 +508,25 @@ def _pair_notes(pair: PairReport) -> str:
     if r.extra_key_count:
         notes.append(f"{r.extra_key_count} keys only in dev")
     if r.new_columns:
-        notes.append("new columns: " + ", ".join(r.new_columns))
-    if r.dtype_changes:
+        allowed = set(r.allowed_new_columns)
         notes.append(
-            "dtype changes: " + ", ".join(f"{c.column} {c.prod}→{c.dev}" for c in r.dtype_changes)
+            "new columns: "
+            + ", ".join(c + (" (allowed)" if c in allowed else "") for c in r.new_columns)
+        )
+    if r.dtype_changes:
+        allowed = set(r.allowed_dtype_changes)
+        notes.append(
+            "dtype changes: "
+            + ", ".join(
+                f"{c.column} {c.prod}→{c.dev}" + (" (allowed)" if c.column in allowed else "")
+                for c in r.dtype_changes
+            )
         )
     if pair.prod_others or pair.dev_others:
-        notes.append(f"older runs: {len(pair.prod_others)} prod, {len(pair.dev_others)} dev")
+        notes.append(
+            f"other versions of the slot: {len(pair.prod_others)} prod, "
+            f"{len(pair.dev_others)} dev; compared {pair.prod_stamp} / {pair.dev_stamp}"
+        )
     return _cell("; ".join(notes)) if notes else ""
 
 
@@ -386,8 +535,12 @@ def _pair_details(pair: PairReport) -> list[str]:
     lines = [f"### {_code(pair.normalized)}: {pair.status}", ""]
     lines.append(f"- prod: {_code(pair.prod)} ({r.format_prod or '?'}, {r.rows_prod} rows)")
     lines.append(f"- dev: {_code(pair.dev)} ({r.format_dev or '?'}, {r.rows_dev} rows)")
+    if pair.slot:
+        lines.append(f"- slot: {_code(pair.slot)} (prod {pair.prod_stamp}, dev {pair.dev_stamp})")
     if r.compared_by == "key":
         lines.append(f"- compared by key: {', '.join(r.keys)}")
+    for relaxation in r.relaxations:
+        lines.append(f"- relaxation: {relaxation}")
     if r.error:
         lines.append(f"- error: {r.error}")
     if r.missing_columns:
@@ -426,21 +579,73 @@ def _pair_details(pair: PairReport) -> list[str]:
     return [*lines, ""]
 
 
+def _slot_notes(slot: SlotReport) -> str:
+    notes: list[str] = []
+    notes += slot.not_ready
+    if slot.status == "missing_in_dev":
+        notes.append("slot missing in dev")
+    if slot.status == "only_in_dev" or (slot.only_in_dev and not slot.only_in_dev_allowed):
+        notes.append("only in dev: " + ", ".join(p.rpartition("/")[2] for p in slot.only_in_dev))
+    if slot.missing_in_dev and slot.status != "missing_in_dev":
+        notes.append(
+            "missing in dev: " + ", ".join(p.rpartition("/")[2] for p in slot.missing_in_dev)
+        )
+    for side, versions, stamp in (
+        ("prod", slot.prod_versions, slot.prod_stamp),
+        ("dev", slot.dev_versions, slot.dev_stamp),
+    ):
+        if versions:
+            notes.append(f"{len(versions) + 1} {side} versions, compared {stamp}")
+    if slot.stale:
+        notes.append(f"{len(slot.stale)} stale file(s) ignored")
+    return _cell("; ".join(notes)) if notes else ""
+
+
+def mismatch_rows(report: Report, limit: int = MARKDOWN_LIST_LIMIT * 4) -> list[dict[str, Any]]:
+    """The first mismatches of every pair as table rows (slot, file, row, key, column, values).
+
+    Published as the validation's table artifact; JSON-safe.
+    """
+    rows: list[dict[str, Any]] = []
+    for pair in report.pairs:
+        for m in pair.result.mismatches:
+            rows.append(
+                {
+                    "slot": pair.slot,
+                    "file": pair.normalized,
+                    "row": m.row,
+                    "key": jsonable(m.key),
+                    "column": m.column,
+                    "prod": jsonable(m.prod),
+                    "dev": jsonable(m.dev),
+                }
+            )
+            if len(rows) >= limit:
+                return rows
+    return rows
+
+
 def render_markdown(report: Report) -> str:
-    """Render a report as markdown: verdict, counts, path lists, pair table, failure details."""
+    """Render a report as markdown: verdict, counts, relaxations, slots, pairs, mismatches."""
     s = report.summary()
-    icon = {"PASSED": "✅", "FAILED": "❌", "ERROR": "⚠️"}[report.verdict]
+    icon = {"PASSED": "✅", "FAILED": "❌", "ERROR": "⚠️", "NOT READY": "⏳"}[report.verdict]
     lines = [f"# Migration validation: {icon} {report.verdict}", ""]
     lines.append(f"- prod: {_code(report.prod_root)}")
     lines.append(f"- dev: {_code(report.dev_root)}")
-    scope = {k: v for k, v in report.options.items() if v not in (None, [], (), "", 0, 0.0, False)}
+    scope = {
+        k: v
+        for k, v in report.options.items()
+        if k != "rules" and v not in (None, [], (), "", 0, 0.0, False, {})
+    }
     if scope:
         lines.append("- options: " + ", ".join(f"{k}={_cell(v)}" for k, v in scope.items()))
     lines += [
         "",
-        "| matched | passed | failed | errors | missing in dev | only in dev |",
-        "|---:|---:|---:|---:|---:|---:|",
-        f"| {s['matched']} | {s['pairs_passed']} | {s['pairs_failed']} | {s['pairs_errored']} "
+        "| slots | passed | not ready | one-sided | pairs passed | failed | errors "
+        "| missing in dev | only in dev |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {s['slots']} | {s['slots_passed']} | {s['slots_not_ready']} | {s['slots_one_sided']} "
+        f"| {s['pairs_passed']} | {s['pairs_failed']} | {s['pairs_errored']} "
         f"| {s['missing_in_dev']} | {s['only_in_dev']} |",
         "",
     ]
@@ -448,19 +653,62 @@ def render_markdown(report: Report) -> str:
         lines += [f"**Error:** {error}", ""]
     for warning in report.warnings:
         lines += [f"**Warning:** {warning}", ""]
+    if report.relaxations:
+        lines += ["## Relaxations applied", ""]
+        for dataset, applied in sorted(report.relaxations.items()):
+            lines.append(f"- {_code(dataset)}: " + ("; ".join(applied) or "exact"))
+        lines.append("")
+    else:
+        lines += ["Exact comparison: no relaxation applied.", ""]
     lines += _path_list("Missing in dev", report.paths.missing_in_dev, "A failure.")
-    strict_note = "A failure (strict)." if report.strict else "New outputs: allowed (not strict)."
-    lines += _path_list("Only in dev", report.paths.only_in_dev, strict_note)
+    failing_new = report.paths.only_in_dev_failing
+    lines += _path_list("Only in dev", failing_new, "A failure: no relaxation allows them.")
+    allowed = [p for p in report.paths.only_in_dev if p not in set(failing_new)]
+    lines += _path_list("Only in dev, allowed", allowed, "New outputs allowed by a relaxation.")
+    lines += _path_list("Stale files ignored", report.paths.stale, "Not listed by a manifest.")
+    attention = [x for x in report.slots if x.status != "pass" or _slot_notes(x)]
+    if attention:
+        lines += [f"## Slots to look at ({len(attention)} of {len(report.slots)})", ""]
+        lines += [
+            "| status | dataset | day | slot | prod stamp | dev stamp | rows prod | rows dev "
+            "| notes |",
+            "|---|---|---|---|---|---|---:|---:|---|",
+        ]
+        for x in attention[: MARKDOWN_LIST_LIMIT * 2]:
+            lines.append(
+                f"| {x.status} | {_code(x.dataset)} | {x.day or ''} | {_code(x.slot)} "
+                f"| {x.prod_stamp or ''} | {x.dev_stamp or ''} | {x.rows_prod} | {x.rows_dev} "
+                f"| {_slot_notes(x)} |"
+            )
+        lines.append("")
+    mismatches = mismatch_rows(report)
+    if mismatches:
+        lines += ["## First mismatches", ""]
+        lines += [
+            "| slot | file | row | key | column | prod | dev |",
+            "|---|---|---:|---|---|---|---|",
+        ]
+        for m in mismatches:
+            row = "" if m["row"] is None else str(m["row"])
+            key = "" if m["key"] is None else _cell(m["key"])
+            lines.append(
+                f"| {_code(m['slot'])} | {_code(m['file'])} | {row} | {key} | {_cell(m['column'])} "
+                f"| {_cell(m['prod'])} | {_cell(m['dev'])} |"
+            )
+        lines.append("")
     if report.pairs:
         order = {"error": 0, "fail": 1, "pass": 2}
-        pairs = sorted(report.pairs, key=lambda p: (order[p.status], p.normalized))
+        pairs = sorted(report.pairs, key=lambda p: (order[p.status], p.normalized, p.slot))
         lines += [f"## Pairs ({len(pairs)})", ""]
-        lines += ["| status | path | rows prod | rows dev | notes |", "|---|---|---:|---:|---|"]
+        lines += [
+            "| status | path | slot | rows prod | rows dev | notes |",
+            "|---|---|---|---:|---:|---|",
+        ]
         for pair in pairs[: MARKDOWN_LIST_LIMIT * 4]:
             r = pair.result
             lines.append(
-                f"| {pair.status} | {_code(pair.normalized)} | {r.rows_prod} | {r.rows_dev} "
-                f"| {_pair_notes(pair)} |"
+                f"| {pair.status} | {_code(pair.normalized)} | {pair.slot} | {r.rows_prod} "
+                f"| {r.rows_dev} | {_pair_notes(pair)} |"
             )
         if len(pairs) > MARKDOWN_LIST_LIMIT * 4:
             lines.append(f"\n… and {len(pairs) - MARKDOWN_LIST_LIMIT * 4} more pairs.")

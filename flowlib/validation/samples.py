@@ -50,19 +50,21 @@ CASES: tuple[SampleCase, ...] = (
     SampleCase("missing", "missing_in_dev"),
     SampleCase("extra", "only_in_dev"),
     SampleCase("missing_column", "fail"),
-    SampleCase("new_column", "pass"),
+    SampleCase("new_column", "fail"),
     SampleCase("reordered", "fail"),
     SampleCase("changed_value", "fail"),
     SampleCase("float_within", "pass"),
     SampleCase("float_beyond", "fail"),
     SampleCase("nulls", "pass"),
     SampleCase("null_vs_value", "fail"),
-    SampleCase("dtype_change", "pass"),
+    SampleCase("nan_vs_null", "fail"),
+    SampleCase("dtype_change", "fail"),
     SampleCase("duplicate_key", "fail"),
     SampleCase("corrupt", "error"),
     SampleCase("empty", "error"),
     SampleCase("csv_changed", "fail", ext="csv"),
     SampleCase("csv_same", "pass", ext="csv"),
+    SampleCase("csv_reformatted", "fail", ext="csv"),
     SampleCase("jsonl_same", "pass", ext="jsonl"),
     SampleCase("reruns", "pass"),
 )
@@ -110,6 +112,8 @@ def _dev_table(entity: str, prod: pa.Table) -> pa.Table:
         category = prod.column("category").dictionary_encode()
         table = prod.set_column(prod.schema.get_field_index("qty"), "qty", qty)
         return table.set_column(table.schema.get_field_index("category"), "category", category)
+    if entity == "nan_vs_null":
+        return _set(prod, "amount", [None, *amounts[1:]])
     if entity == "duplicate_key":
         return pa.concat_tables([prod, prod.slice(2, 1)])
     return prod
@@ -117,6 +121,9 @@ def _dev_table(entity: str, prod: pa.Table) -> pa.Table:
 
 def _prod_table(entity: str) -> pa.Table:
     table = base_table()
+    if entity == "nan_vs_null":
+        amounts = table.column("amount").to_pylist()
+        table = _set(table, "amount", [float("nan"), *amounts[1:]])
     if entity in ("nulls", "null_vs_value"):
         names = table.column("name").to_pylist()
         amounts = table.column("amount").to_pylist()
@@ -156,9 +163,10 @@ def _payloads(case: SampleCase) -> tuple[bytes | None, bytes | None]:
         prod_bytes = _csv(prod)
         if case.entity == "csv_changed":
             dev_bytes = _csv(_set(dev, "name", ["changed", *dev.column("name").to_pylist()[1:]]))
-        else:  # the same values written differently: 1.0 vs 1, quoted headers
-            text = prod_bytes.decode().replace(",0,", ",0.0,")
-            dev_bytes = text.encode()
+        elif case.entity == "csv_reformatted":  # the same numbers written differently: 0.0 vs 0
+            dev_bytes = prod_bytes.decode().replace(",0,", ",0.0,").encode()
+        else:
+            dev_bytes = prod_bytes
         return prod_bytes, dev_bytes
     if case.ext == "jsonl":
         return _jsonl(prod), _jsonl(dev)

@@ -1,9 +1,12 @@
 """Validate the dev lake (migrated flows) against the prod lake (legacy flows), every day.
 
 Scheduled after both systems' daily runs (:data:`DEFAULT_CRON`, 06:00 UTC); by default it validates
-the partitions of the scheduled run's previous day. The markdown report is published as a Prefect
-artifact (key ``migration-validation-<scope>``, so each scope keeps a history), and the run fails
-when the validation did not pass; the report dict is the run's result otherwise.
+the partitions of the scheduled run's previous day, every slot of them, with each flow's
+relaxations and slot period from ``migration/<project>.yaml``. Two Prefect artifacts are published
+(keys ``migration-validation-<scope>`` and ``...-mismatches``, so each scope keeps a history): the
+Markdown report (verdict, counts, relaxations, slots to look at, first mismatches) and a table of
+the first mismatches (slot, file, row, key, column, prod, dev). The run fails when the validation
+did not pass; the report dict is the run's result otherwise.
 
 Deploy with the entrypoint ``flows/migration/validate_lakes.py:validate_lakes_flow``, or serve it
 locally: ``python -m flows.migration.validate_lakes --serve``. One local run:
@@ -20,7 +23,7 @@ from datetime import date, timedelta
 from typing import Any, cast
 
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flowlib.compat import NO_CACHE
@@ -28,6 +31,7 @@ from flowlib.hooks import FAILURE_HOOKS
 from flowlib.runtime import run_logger, scheduled_start
 from flowlib.settings import resolve_lake
 from flowlib.validation import Report, ValidationOptions, validate_lakes
+from flowlib.validation.report import mismatch_rows
 
 FLOW_NAME = "migration-validate-lakes"
 ARTIFACT_PREFIX = "migration-validation"
@@ -68,7 +72,8 @@ def summary_line(report: Report) -> str:
     return (
         f"{report.verdict}: {s['matched']} matched ({s['pairs_passed']} passed, "
         f"{s['pairs_failed']} failed, {s['pairs_errored']} errors), "
-        f"{s['missing_in_dev']} missing in dev, {s['only_in_dev']} only in dev"
+        f"{s['missing_in_dev']} missing in dev, {s['only_in_dev']} only in dev; "
+        f"{s['slots']} slots, {s['slots_not_ready']} not ready"
     )
 
 
@@ -89,8 +94,9 @@ def validate_lakes_flow(
     keys: list[str] | None = None,
     abs_tol: float = 0.0,
     rel_tol: float = 0.0,
-    strict: bool = False,
+    strict: bool = True,
     max_mismatches: int = 20,
+    rules: bool = True,
 ) -> dict[str, Any]:
     """Validate the dev lake against the prod lake; publish the report; fail unless it passed.
 
@@ -104,9 +110,12 @@ def validate_lakes_flow(
         keys: Match rows by these columns instead of by position.
         abs_tol: Absolute float tolerance.
         rel_tol: Relative float tolerance.
-        strict: Files only in dev fail the validation.
+        strict: Files only in dev fail the validation (unless a flow allows new files).
         max_mismatches: Differing cells reported per pair.
+        rules: Apply each flow's relaxations and slot period (``migration/<project>.yaml``).
     """
+    from flowlib.migration.validations import record_validations, validation_rules
+
     log = run_logger()
     prod_url = prod_root or resolve_lake("prod").root
     dev_url = dev_root or resolve_lake("dev").root
@@ -121,6 +130,7 @@ def validate_lakes_flow(
         rel_tol=rel_tol,
         strict=strict,
         max_mismatches=max_mismatches,
+        rules=validation_rules() if rules else (),
     )
     log.info("validating %s against %s, partitions %s..%s", dev_url, prod_url, first, last)
     report = run_validation(prod_url, dev_url, options)
@@ -132,10 +142,18 @@ def validate_lakes_flow(
         description=line,
     )
     log.debug("published artifact %s", artifact)
+    rows = mismatch_rows(report)
+    table: Any = create_table_artifact(
+        key=artifact_key(options.projects, options.flows) + "-mismatches",
+        table=rows
+        or [
+            {"slot": "", "file": "", "row": None, "key": None, "column": "", "prod": "", "dev": ""}
+        ],
+        description=f"first mismatches ({len(rows)}): {line}",
+    )
+    log.debug("published artifact %s", table)
     result = report.to_dict()
     # the cutover gate reads the latest validation of each flow (flowlib.migration)
-    from flowlib.migration.validations import record_validations
-
     recorded = record_validations(result, actor=f"flow run {flow_run.name}")
     log.info("recorded the validation of %d flows", len(recorded))
     if not report.passed:
@@ -159,7 +177,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--key", action="append", default=[], help="repeatable")
     parser.add_argument("--abs-tol", type=float, default=0.0)
     parser.add_argument("--rel-tol", type=float, default=0.0)
-    parser.add_argument("--strict", action="store_true")
+    parser.add_argument(
+        "--allow-new-files", dest="strict", action="store_false", help="dev-only files pass"
+    )
+    parser.add_argument("--no-rules", dest="rules", action="store_false")
     parser.add_argument("--max-mismatches", type=int, default=20)
     parser.add_argument(
         "--serve", action="store_true", help=f"serve the flow on its schedule ({DEFAULT_CRON})"
@@ -183,6 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rel_tol": args.rel_tol,
         "strict": args.strict,
         "max_mismatches": args.max_mismatches,
+        "rules": args.rules,
     }
     if args.serve:
         served: Any = cast(Any, validate_lakes_flow).serve(

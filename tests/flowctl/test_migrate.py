@@ -14,6 +14,7 @@ import pytest
 from devtools.fakes import WebhookReceiver, reset_migration_state, save_webhook_block
 from devtools.localrun import register_deployment
 from devtools.prefect1_stub import Prefect1Stub
+from devtools.validation_reports import report_for
 from flowctl.deployments import ensure_work_pool
 from flowctl.migration import record_validation
 
@@ -23,11 +24,7 @@ pytestmark = pytest.mark.integration
 
 POOL = "flowctl-migrate-test"
 PATH = "sales/shop/products/2026/11/24/products.parquet"
-PASSING = {
-    "paths": {"matched": [{"normalized": PATH}], "missing_in_dev": [], "only_in_dev": []},
-    "pairs": [{"normalized": PATH, "status": "pass"}],
-    "errors": [],
-}
+PASSING = report_for("sales/shop/products")  # 7 passing days: the cutover gate opens
 
 
 @pytest.fixture

@@ -50,14 +50,17 @@ def test_everything_with_reports(lakes: tuple[str, str], tmp_path: Path) -> None
 
 
 def test_exit_codes(lakes: tuple[str, str]) -> None:
-    assert invoke(lakes, "--flow", "same", "--flow", "new_column")[0] == 0
+    assert invoke(lakes, "--flow", "same", "--flow", "nulls")[0] == 0
+    assert invoke(lakes, "--flow", "new_column")[0] == 1  # exact by default
     assert invoke(lakes, "--flow", "changed_value")[0] == 1
     assert invoke(lakes, "--flow", "float_within")[0] == 1
     assert invoke(lakes, "--flow", "float_within", "--abs-tol", "1e-6")[0] == 0
     assert invoke(lakes, "--flow", "reordered")[0] == 1
     assert invoke(lakes, "--flow", "reordered", "--key", "id")[0] == 0
-    assert invoke(lakes, "--flow", "extra", "--flow", "same")[0] == 0
+    assert invoke(lakes, "--flow", "extra", "--flow", "same")[0] == 1  # dev-only files fail
     assert invoke(lakes, "--flow", "extra", "--flow", "same", "--strict")[0] == 1
+    assert invoke(lakes, "--flow", "extra", "--flow", "same", "--allow-new-files")[0] == 0
+    assert invoke(lakes, "--flow", "same", "--no-rules")[0] == 0
     assert invoke(lakes, "--flow", "empty")[0] == 2
     assert invoke(lakes, "--project", "finance")[0] == 0
 

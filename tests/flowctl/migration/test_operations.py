@@ -110,7 +110,9 @@ def test_forced_cutover_is_recorded_with_what_it_overrode(svc, stub):
     assert outcome.status == "done" and "FORCED" in outcome.message
     event = svc.store.read("sales", "products_snapshot").last_event
     assert event.details["forced"] is True
-    assert event.details["overridden"] == ["no validation recorded"]
+    assert event.details["overridden"] == [
+        "no validation recorded: validate 3 consecutive days (flowctl validate)"
+    ]
 
 
 def test_cutover_undoes_the_switch_when_the_legacy_side_fails(svc, stub, validated):

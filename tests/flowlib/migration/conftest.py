@@ -16,6 +16,7 @@ import pytest
 
 from devtools.fakes import memory_services
 from devtools.prefect1_stub import Prefect1Stub
+from devtools.validation_reports import report_for
 from flowlib.migration.manifest import Manifests
 from flowlib.migration.prefect1 import Prefect1Client
 from flowlib.migration.services import Services
@@ -60,25 +61,6 @@ def svc(stub: Prefect1Stub, clock: Clock) -> Services:
     return memory_services(
         lambda: Prefect1Client(stub.url, "p1-test-key", max_attempts=1), now=clock
     )
-
-
-def report_for(*prefixes: str, status: str = "pass", missing: bool = False) -> dict[str, Any]:
-    """A validation report dict (Report.to_dict's shape) with one pair per dataset prefix."""
-    paths = [f"{p}/2026/11/24/x_20261124T020000.parquet" for p in prefixes]
-    return {
-        "passed": status == "pass" and not missing,
-        "paths": {
-            "matched": [{"normalized": p, "prod": p, "dev": p} for p in paths],
-            "missing_in_dev": [f"{prefixes[0]}/2026/11/23/x.parquet"] if missing else [],
-            "only_in_dev": [],
-        },
-        "pairs": [{"normalized": p, "status": status} for p in paths],
-        "errors": [],
-        "strict": False,
-        "options": {"since": "2026-11-24", "until": "2026-11-24"},
-        "prod_root": "file:///prod/",
-        "dev_root": "file:///dev/",
-    }
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from devtools.fakes import (
 from devtools.legacy import legacy_python
 from devtools.localrun import create_flow_run, execute_flow_run, register_deployment
 from devtools.prefect1_stub import Prefect1Stub, legacy_executor
+from devtools.validation_reports import report_for
 from flowctl.migration import cutover, init_phases, record_validation, status
 from flowlib.migration.prefect_api import PrefectDeployments
 
@@ -78,19 +79,10 @@ def test_a_cut_over_flow_failing_in_production_fails_back_and_the_partition_is_r
 
         # the flow is validated and cut over (the real services: Variables, deployments, stub)
         init_phases("sales", actor="test")
-        prefix = "sales/shop/products/2026/11/23/products.parquet"
         record_validation(
             "sales",
             "products_snapshot",
-            {
-                "paths": {
-                    "matched": [{"normalized": prefix}],
-                    "missing_in_dev": [],
-                    "only_in_dev": [],
-                },
-                "pairs": [{"normalized": prefix, "status": "pass"}],
-                "errors": [],
-            },
+            report_for("sales/shop/products"),  # the gate: several passing days
         )
         [outcome] = cutover("sales", "products_snapshot", actor="user:test")
         assert outcome.status == "done", outcome.message

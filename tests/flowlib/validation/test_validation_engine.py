@@ -17,14 +17,14 @@ OPTIONS = ValidationOptions(abs_tol=SAMPLE_ABS_TOL)
 
 def check_sample_verdicts(report: Report) -> None:
     """Every sample case gets its verdict and report entries."""
-    status = {p.normalized: p for p in report.pairs}
+    status = {p.normalized: p for p in report.pairs if p.normalized.split("/")[2] != "reruns"}
     for case in CASES:
         if case.verdict == "missing_in_dev":
             assert report.paths.missing_in_dev == [case.path("20261125T100000")]
             assert case.normalized not in status
         elif case.verdict == "only_in_dev":
             assert report.paths.only_in_dev == [case.path("20261125T101500")]
-        else:
+        elif case.entity != "reruns":
             assert status[case.normalized].status == case.verdict, (case, status[case.normalized])
     pairs = {p.normalized.split("/")[2]: p.to_dict() for p in report.pairs}
     assert pairs["same"]["prod"].endswith("same_20261125T100000.parquet")
@@ -42,11 +42,18 @@ def check_sample_verdicts(report: Report) -> None:
     assert "unreadable Parquet" in pairs["corrupt"]["error"]
     assert "empty file (0 bytes)" in pairs["empty"]["error"]
     assert pairs["csv_changed"]["mismatches"][0]["dev"] == "changed"
-    assert pairs["reruns"]["prod_others"] == [
-        "sales/shop/reruns/2026/11/25/reruns_20261125T080000.parquet"
+    assert pairs["new_column"]["status"] == "fail"  # exact by default: no new column
+    assert pairs["dtype_change"]["status"] == "fail"
+    assert pairs["nan_vs_null"]["mismatches"] == [
+        {"column": "amount", "row": 0, "key": None, "prod": "NaN", "dev": None}
     ]
-    assert pairs["reruns"]["dev_others"] == [
-        "sales/shop/reruns/2026/11/25/reruns_20261125T081500.parquet"
+    assert pairs["csv_reformatted"]["mismatches"][0]["prod"] == "0"
+    assert pairs["csv_reformatted"]["mismatches"][0]["dev"] == "0.0"
+    # two runs a day on each side are two slots, each compared (k-th prod with k-th dev)
+    reruns = [p for p in report.pairs if p.normalized.split("/")[2] == "reruns"]
+    assert [(p.slot, p.prod_stamp, p.dev_stamp, p.status) for p in reruns] == [
+        ("20261125T080000", "20261125T080000", "20261125T081500", "pass"),
+        ("20261125T100000", "20261125T100000", "20261125T101500", "pass"),
     ]
     matched = {m.normalized for m in report.paths.matched}
     assert not any("_state" in m or "/." in m for m in matched)
@@ -73,11 +80,11 @@ def test_selection_and_strict(sample_lakes) -> None:  # type: ignore[no-untyped-
     def run(**kw: object) -> Report:
         return validate_lakes(sample_lakes.prod, sample_lakes.dev, ValidationOptions(**kw))  # type: ignore[arg-type]
 
-    passing = run(flows=("same", "sales/new_column", "sales/shop/csv_same"), abs_tol=1e-6)
+    passing = run(flows=("same", "sales/nulls", "sales/shop/csv_same"), abs_tol=1e-6)
     assert passing.exit_code == 0 and len(passing.pairs) == 3
     assert run(flows=("changed_value",)).exit_code == 1
-    assert run(flows=("extra", "same")).exit_code == 0
-    assert run(flows=("extra", "same"), strict=True).exit_code == 1
+    assert run(flows=("extra", "same")).exit_code == 1  # files only in dev fail by default
+    assert run(flows=("extra", "same"), strict=False).exit_code == 0
     assert run(flows=("missing",)).exit_code == 1
     day = date(2026, 11, 25)
     assert len(run(since=day, until=day, flows=("same",)).pairs) == 1

@@ -17,6 +17,7 @@ from flowlib.validation import frames
 from flowlib.validation.frames import CompareOptions, compare_frames
 from flowlib.validation.readers import SourceError, open_source
 from flowlib.validation.report import FrameComparison
+from flowlib.validation.rules import Relaxations
 
 FS = LocalFileSystem()
 
@@ -91,7 +92,7 @@ def test_missing_and_new_columns(tmp_path: Path) -> None:
     missing = pair(tmp_path, table(), table().drop_columns(["amount"]))
     assert missing.status == "fail" and missing.missing_columns == ["amount"]
     new = pair(tmp_path, table(), table().append_column("extra", pa.array([1] * 6)))
-    assert new.status == "pass" and new.new_columns == ["extra"]
+    assert new.status == "fail" and new.new_columns == ["extra"]
 
 
 def test_float_tolerances(tmp_path: Path) -> None:
@@ -115,21 +116,27 @@ def test_nulls(tmp_path: Path) -> None:
     assert [(m.column, m.row, m.prod, m.dev) for m in result.mismatches] == [("name", 1, None, "b")]
     nan = table(amount=[float("nan"), 1.0, 2.0, 3.0, 4.0, None])
     nulls = table(amount=[None, 1.0, 2.0, 3.0, 4.0, None])
-    assert pair(tmp_path, nan, nulls).status == "pass"  # NaN counts as null
+    assert pair(tmp_path, nan, nulls).status == "fail"  # NaN and null differ
+    assert pair(tmp_path, nan, nan).status == "pass"
 
 
-def test_dtype_change_with_equal_values_is_a_warning(tmp_path: Path) -> None:
+def test_dtype_change_fails_unless_allowed(tmp_path: Path) -> None:
     prod = table(amount=[float(i) for i in range(6)])
     dev = table(
         amount=list(range(6)), name=pa.array([f"n{i}" for i in range(6)]).dictionary_encode()
     )
     result = pair(tmp_path, prod, dev)
-    assert result.status == "pass"
+    assert result.status == "fail"
     assert {(c.column, c.prod, c.dev) for c in result.dtype_changes} == {
         ("amount", "double", "int64"),
         ("name", "string", "dictionary<values=string, indices=int32, ordered=0>"),
     }
     assert any("dtype changed, values equal" in w for w in result.warnings)
+    relax = Relaxations(allow_dtype_changes={"amount": "double -> int64", "name": None})
+    allowed = pair(tmp_path, prod, dev, relax=relax)
+    assert allowed.status == "pass" and sorted(allowed.allowed_dtype_changes) == ["amount", "name"]
+    wrong_way = Relaxations(allow_dtype_changes={"amount": "int64 -> double", "name": None})
+    assert pair(tmp_path, prod, dev, relax=wrong_way).status == "fail"
     changed = pair(tmp_path, prod, table(amount=[0, 1, 2, 3, 4, 6]))
     assert changed.status == "fail" and changed.mismatches[0].row == 5
 
@@ -292,9 +299,20 @@ def test_csv_changed_value_and_formatting(tmp_path: Path) -> None:
     assert [(m.row, m.column, m.prod, m.dev) for m in result.mismatches] == [
         (2, "name", "n2", "XX")
     ]
-    p = write(tmp_path / "p2.csv", b"id,amount\n1,1\n2,2.50\n3,\n")
-    d = write(tmp_path / "d2.csv", b'"id","amount"\n1,1.0\n2,2.5\n3,NaN\n')
-    assert compare(p, d).status == "pass"
+    # CSV is the text the legacy flow wrote: 1 vs 1.0, 2.50 vs 2.5, "" vs NaN, 007 vs 7 differ
+    p = write(tmp_path / "p2.csv", b"id,amount\n1,1\n2,2.50\n3,\n007,5\n")
+    d = write(tmp_path / "d2.csv", b'"id","amount"\n1,1.0\n2,2.5\n3,NaN\n7, 5\n')
+    text = compare(p, d)
+    assert text.status == "fail"
+    assert [(m.row, m.column, m.prod, m.dev) for m in text.mismatches] == [
+        (0, "amount", "1", "1.0"),
+        (1, "amount", "2.50", "2.5"),
+        (2, "amount", "", "NaN"),
+        (3, "id", "007", "7"),
+        (3, "amount", "5", " 5"),
+    ]
+    same = write(tmp_path / "d3.csv", b'"id","amount"\n1,1\n2,2.50\n3,\n007,5\n')
+    assert compare(p, same).status == "pass"  # quoting is CSV syntax, not the cell's text
 
 
 def test_csv_against_parquet_and_gzip(tmp_path: Path) -> None:

@@ -23,9 +23,11 @@ def test_integers_exact_and_nulls() -> None:
 def test_floats_with_tolerances() -> None:
     a = pa.array([1.0, 100.0, float("nan"), None, 1.0, float("inf")])
     b = pa.array([1.0 + 1e-9, 100.5, None, float("nan"), 2.0, float("inf")])
-    assert _mask(a, b) == [True, True, False, False, True, False]
-    assert _mask(a, b, abs_tol=1e-6) == [False, True, False, False, True, False]
-    assert _mask(a, b, rel_tol=0.01) == [False, False, False, False, True, False]
+    # NaN and null differ (exact by default); NaN equals NaN, null equals null
+    assert _mask(a, b) == [True, True, True, True, True, False]
+    assert _mask(a, b, abs_tol=1e-6) == [False, True, True, True, True, False]
+    assert _mask(a, b, rel_tol=0.01) == [False, False, True, True, True, False]
+    assert _mask(pa.array([float("nan"), None]), pa.array([float("nan"), None])) == [False, False]
 
 
 def test_int_to_float_and_decimal() -> None:
@@ -65,7 +67,7 @@ def test_timestamps_as_instants() -> None:
 def test_nested_and_null_columns() -> None:
     a = pa.array([[1, 2], [3], None])
     assert _mask(a, pa.array([[1, 2], [4], None])) == [False, True, False]
-    assert _mask(pa.nulls(3), pa.array([None, 1, float("nan")])) == [False, True, False]
+    assert _mask(pa.nulls(3), pa.array([None, 1, float("nan")])) == [False, True, True]
     assert _mask(pa.nulls(2), pa.nulls(2)) == [False, False]
 
 

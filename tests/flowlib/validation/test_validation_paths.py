@@ -10,6 +10,7 @@ from flowlib.validation.paths import (
     PathSelection,
     TimestampPattern,
     is_ignored,
+    list_lake,
     list_lake_files,
     match_paths,
     normalize_name,
@@ -132,7 +133,7 @@ def _file(path: str, minute: int = 0) -> LakeFile:
     return LakeFile(path=path, size=1, mtime=datetime(2026, 11, 25, 12, minute, tzinfo=UTC))
 
 
-def test_match_paths_reports_missing_extra_and_latest() -> None:
+def test_match_paths_pairs_slots_in_time_order() -> None:
     day = "sales/shop/orders/2026/11/25"
     prod = [
         _file(f"{day}/orders_20261125T100000.parquet"),
@@ -147,22 +148,24 @@ def test_match_paths_reports_missing_extra_and_latest() -> None:
     assert len(result.matched) == 1
     match = result.matched[0]
     assert match.normalized == f"{day}/orders.parquet"
+    # the dev slot pairs with the nearest prod slot; the other prod slot is missing in dev
     assert match.prod == f"{day}/orders_20261125T100000.parquet"
     assert match.dev == f"{day}/orders_20261125T101500.parquet"
-    assert match.prod_others == (f"{day}/orders_20261125T080000.parquet",)
-    assert match.dev_others == ()
-    assert result.missing_in_dev == ["sales/shop/gone/2026/11/25/gone_20261125T100000.parquet"]
+    assert result.missing_in_dev == [
+        "sales/shop/gone/2026/11/25/gone_20261125T100000.parquet",
+        f"{day}/orders_20261125T080000.parquet",
+    ]
     assert result.only_in_dev == ["sales/shop/new/2026/11/25/new_20261125T101500.parquet"]
 
 
-def test_latest_falls_back_to_modification_time() -> None:
-    prod = [_file("p/s/e/a.csv", minute=1), _file("p/s/e/a.csv.bak", minute=2)]
+def test_slot_order_falls_back_to_modification_time() -> None:
     older = LakeFile("p/s/e/2026/11/25/e.csv", 1, datetime(2026, 1, 1, tzinfo=UTC))
     newer = LakeFile("p/s/e/2026/11/25/e_103000.csv", 1, datetime(2025, 1, 1, tzinfo=UTC))
-    # a name timestamp (time only, 1970-01-01) ranks below a real modification time
+    # a name timestamp (time only, 1970-01-01) ranks below a real modification time: the
+    # dev file pairs with the prod file closest in time
     result = match_paths([older, newer], [older])
     assert result.matched[0].prod == "p/s/e/2026/11/25/e.csv"
-    assert match_paths(prod, prod).matched[0].prod == "p/s/e/a.csv"
+    assert result.missing_in_dev == ["p/s/e/2026/11/25/e_103000.csv"]
 
 
 def test_list_lake_files_ignores_state_and_hidden(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -171,6 +174,8 @@ def test_list_lake_files_ignores_state_and_hidden(tmp_path) -> None:  # type: ig
         "finance/ledger/tx/2026/11/24/tx_20261124T100000.parquet",
         "_state/sales/cursor.json",
         "sales/shop/orders/2026/11/25/.orders.tmp",
+        "sales/shop/orders/_staging/orders_20261125T100000.parquet",
+        "sales/shop/orders/2026/11/25/_manifest_orders_20261125T100000.json",
     ]:
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -186,3 +191,6 @@ def test_list_lake_files_ignores_state_and_hidden(tmp_path) -> None:  # type: ig
     assert [f.path for f in sales] == [everything[1]]
     assert sales[0].size == 1 and sales[0].mtime is not None
     assert list_lake_files(fs, base + "/missing") == []
+    files, manifests = list_lake(fs, base)
+    assert [f.path for f in files] == everything
+    assert manifests == ["sales/shop/orders/2026/11/25/_manifest_orders_20261125T100000.json"]

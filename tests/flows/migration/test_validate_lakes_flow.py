@@ -67,9 +67,9 @@ def _artifacts(key: str) -> list[Any]:
 def test_passing_run_publishes_its_report(
     prefect_api: PrefectServer, lakes: tuple[str, str]
 ) -> None:
-    result = validate_lakes_flow(flows=["same", "new_column"], since=DAY, until=DAY)
+    result = validate_lakes_flow(flows=["same", "nulls"], since=DAY, until=DAY)
     assert result["passed"] is True and result["summary"]["matched"] == 2
-    artifacts = _artifacts("migration-validation-same-new-column")
+    artifacts = _artifacts("migration-validation-same-nulls")
     assert artifacts, "no artifact published"
     assert artifacts[0].type == "markdown"
     assert "PASSED" in artifacts[0].data
@@ -88,6 +88,12 @@ def test_failing_run_fails_and_publishes(
     assert state.is_failed()
     artifacts = _artifacts("migration-validation-changed-value")
     assert artifacts and "FAILED" in artifacts[0].data and "99.99" in artifacts[0].data
+    [table] = _artifacts("migration-validation-changed-value-mismatches")[:1]
+    assert (
+        table.type == "table"
+        and "99.99" in str(table.data)
+        and "20261125T100000" in str(table.data)
+    )
     everything = _artifacts("migration-validation-all")
     assert everything and "ERROR" in everything[0].data
 
