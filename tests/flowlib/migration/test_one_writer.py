@@ -26,6 +26,7 @@ from devtools.fakes import (
 from devtools.localrun import create_flow_run, register_deployment
 from devtools.prefect1_stub import Prefect1Stub
 from devtools.services import REPO_ROOT, prefect_cli
+from devtools.validation_reports import report_for
 from flowctl.deployments import load_environment
 from flowctl.migration import cutover, init_phases, record_validation
 from flowlib.lake import Lake
@@ -35,13 +36,6 @@ from flowlib.settings import resolve_lake
 from flows.sales import products_snapshot as products
 
 pytestmark = pytest.mark.integration
-
-PREFIX = "sales/shop/products/2026/11/23/products.parquet"
-PASSING = {
-    "paths": {"matched": [{"normalized": PREFIX}], "missing_in_dev": [], "only_in_dev": []},
-    "pairs": [{"normalized": PREFIX, "status": "pass"}],
-    "errors": [],
-}
 
 
 @pytest.fixture
@@ -54,7 +48,7 @@ def cut_over(prefect_api, lake_env, sources_env, monkeypatch):
     monkeypatch.setenv("PREFECT1_API_URL", stub.url)
     register_deployment("sales", "products_snapshot", schedules_active=False)
     init_phases("sales", actor="test")
-    record_validation("sales", "products_snapshot", PASSING)
+    record_validation("sales", "products_snapshot", report_for("sales/shop/products"))
     [outcome] = cutover("sales", "products_snapshot", actor="user:test")
     assert outcome.status == "done", outcome.message
     yield stub
