@@ -55,8 +55,8 @@ from flowlib.arrow import records_to_table
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record
 from flowlib.lake import Dataset
-from flowlib.runtime import run_cli, run_logger, scheduled_start
 from flowlib.migration.ownership import writer_env
+from flowlib.runtime import run_cli, run_logger, scheduled_start
 from flowlib.settings import TargetEnv
 from flowlib.windows import local_date
 from flows.$project.sources import $source_const

@@ -28,7 +28,8 @@ log = logging.getLogger("flowlib.hooks")
 
 def _target_env(flow_run: Any) -> str:
     params = getattr(flow_run, "parameters", None) or {}
-    return str(params.get("target_env") or os.environ.get("TARGET_ENV") or "dev")
+    asked = params.get("target_env") or os.environ.get("TARGET_ENV")
+    return str(asked or "as its phase record decides, or dev")
 
 
 def _deployment_name(flow_name: str, deployment_id: Any) -> str | None:

@@ -93,6 +93,20 @@ class Files:
         path.write_text(text.replace(old, new))
 
 
+RECORD_DECIDES = "  # no target_env: each run asks its phase record (docs/cutover.md)\n"
+
+
+def as_plain_flows(text: str) -> str:
+    """The copies are flows not under migration (renamed: no manifest lists them), so they
+    state their lake as such flows do: ``target_env: dev``."""
+    text = text.replace(
+        f"    parameters: {{}}{RECORD_DECIDES}", "    parameters:\n      target_env: dev\n"
+    )
+    return text.replace(
+        f"    parameters:{RECORD_DECIDES}", "    parameters:\n      target_env: dev\n"
+    )
+
+
 @pytest.fixture
 def files(tmp_path: Path, request: pytest.FixtureRequest) -> Files:
     suffix = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
@@ -105,7 +119,7 @@ def files(tmp_path: Path, request: pytest.FixtureRequest) -> Files:
         copy.parent.mkdir(parents=True)
         shutil.copy(source, copy)
         text = re.sub(r"^(  - name: )(\S+)$", rf"\1\2-{suffix}", copy.read_text(), flags=re.M)
-        copy.write_text(text)
+        copy.write_text(as_plain_flows(text))
         paths[project] = copy
     return Files(root=tmp_path, paths=paths, suffix=suffix, deployments=deployments)
 

@@ -65,13 +65,14 @@ def test_cutover_is_gated_then_rolled_back_by_hand(prefect1, prefect_api, tmp_pa
     [row] = [r for r in json.loads(status.output)["flows"] if r["flow"] == "products_snapshot"]
     assert (row["phase"], row["deployment_target_env"], row["reason"]) == (
         "cutover",
-        "prod",
+        "record",  # the deployment names no lake: the record decides (prod)
         "wave 1",
     )
 
     table = flowctl("status", "--project", "sales", "--flow", "products_snapshot", "--json")
     [dep] = json.loads(table.output)["deployments"]
-    assert (dep["wave"], dep["phase"], dep["target_env"]) == (1, "cutover", "prod")
+    # no target_env on the deployment: its runs ask the record (prod from the handover slot)
+    assert (dep["wave"], dep["phase"], dep["target_env"]) == (1, "cutover", None)
 
     drift = flowctl(*diff)
     assert drift.exit_code == 1, drift.output

@@ -50,17 +50,11 @@ def test_merged_config_is_the_cli_default() -> None:
     assert config["tags"] == [] and config["parameters"] == {}
 
 
-RECORD_DECIDES = (
-    "    parameters: {}  # no target_env: each run asks its phase record (docs/cutover.md)\n"
-)
-
-
 def with_target_env(path) -> str:
-    """The copy as a file of flows not under migration: a target_env parameter each."""
+    """The copy (the ``files`` fixture states ``target_env: dev``, as plain flows do)."""
     text = path.read_text()
-    assert text.count(RECORD_DECIDES) == 2
-    path.write_text(text.replace(RECORD_DECIDES, "    parameters:\n      target_env: dev\n"))
-    return path.read_text()
+    assert text.count("      target_env: dev\n") == 2
+    return text
 
 
 def test_edits_keep_comments_and_anchors(files: Files) -> None:

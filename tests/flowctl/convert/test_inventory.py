@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import yaml
-from flowlib.legacy import legacy_python as flowlib_legacy_python
 from typer.testing import CliRunner
 
+from devtools.legacy import legacy_python as flowlib_legacy_python
 from flowctl.cli import app
 
 from .conftest import REPO_ROOT

@@ -9,9 +9,9 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from flowlib.legacy import run_legacy
 from typer.testing import CliRunner
 
+from devtools.legacy import run_legacy
 from flowctl.cli import app
 
 from .conftest import REPO_ROOT, import_all, prefect1_leftovers, ruff_problems

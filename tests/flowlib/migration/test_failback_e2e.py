@@ -136,7 +136,10 @@ def test_a_cut_over_flow_failing_in_production_fails_back_and_the_partition_is_r
         failure = receiver.wait_for(lambda m: "[flowlib] FAILED sales-products-snapshot" in m.text)
         body = failure.json()["body"]
         assert "deployment: sales-products-snapshot/products-snapshot" in body
-        assert "target env: prod" in body and f"/flow-runs/flow-run/{run_id}" in body
+        assert (
+            "target env: as its phase record decides" in body
+            and f"/flow-runs/flow-run/{run_id}" in body
+        )
         failback = receiver.wait_for(lambda m: "fail-back sales/products_snapshot" in m.text)
         assert "as_of=2026-11-24" in failback.json()["body"]
     finally:
