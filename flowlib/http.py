@@ -101,6 +101,20 @@ def limiter_for(source: str, settings: SourceSettings) -> _Limiter:
         return limiter
 
 
+def release_on_last_reference(response: httpx.Response) -> None:
+    """Break httpx's response <-> stream reference cycle once the body has been read.
+
+    httpx 0.28 binds each response's stream back to the response (to set ``elapsed``), so a
+    response, body included, is freed only by Python's cyclic garbage collector. A page outlives
+    its parsing long enough to reach the oldest generation, whose full collection runs only when
+    the long-lived objects have grown by a quarter: almost never in a process that imported
+    Prefect. So every page of a run stayed in memory (peak RSS grew with the day's volume;
+    ``benchmarks/README.md``, encode/httpx#3733). The spent stream is swapped for the body, and
+    the response is freed by reference counting as soon as the caller drops it.
+    """
+    response.stream = httpx.ByteStream(response.content)
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """Parse ``Retry-After``: delay seconds or an HTTP date; ``None`` when absent or unreadable."""
     if not value:
@@ -187,6 +201,7 @@ class SourceClient:
                     self._limiter.wait_for_slot()
                     response = self._client.get(url, params=params)
                     response.read()
+                    release_on_last_reference(response)
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 full_url = str(self._client.build_request("GET", url, params=params).url)

@@ -1,6 +1,8 @@
 """The one HTTP path, against the real bundled sample server (in a thread) and its faults."""
 
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -195,3 +197,29 @@ def test_concurrency_limit_holds_across_threads(api):
     for t in threads:
         t.join()
     assert counter.peak == 2
+
+
+def test_pages_are_freed_by_reference_counting_not_left_to_the_cyclic_gc(api):
+    # httpx ties each response to its stream in a cycle; left to the cyclic GC, a run kept every
+    # page it had read (peak memory grew with the day's volume: benchmarks/README.md).
+    gc.collect()
+    gc.disable()
+    try:
+        with client(api, LEDGER) as c:
+            params = {"date": "2026-11-24", "shard": 0, "shards": 1}
+            pages = c.pages("/ledger/v1/transactions", params, PageNumber(page_size=500))
+            rows = sum(len(page.records) for page in pages)
+            response = c.request("/ledger/v1/transactions", {**params, "page_size": 10}, "page 1")
+            assert len(response.json()["data"]) == 10  # the body is still readable
+            last = weakref.ref(response)
+            del response
+            assert last() is None
+            dead = [
+                o
+                for o in gc.get_objects()
+                if isinstance(o, httpx.Response) and "/ledger/v1/transactions" in str(o.url)
+            ]
+    finally:
+        gc.enable()
+    assert rows > 500 * 2, "the test needs several pages"
+    assert dead == []
