@@ -20,8 +20,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.json as pajson
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number (malloc.h)
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8  # glibc's mallopt parameter numbers (malloc.h)
 MMAP_THRESHOLD_BYTES = 1 << 20
+MALLOC_ARENAS = 2
 
 
 @functools.cache
@@ -33,12 +34,14 @@ def page_memory_pool() -> pa.MemoryPool:
     to the OS on ``free`` only for blocks it mmap'd, and raises its threshold for that (128 KiB)
     to the size of any large block freed, up to 32 MiB, so megabyte page bodies and column
     buffers soon land in per-thread heaps that stay fragmented. Fixing the threshold at 1 MiB
-    (process-wide; on glibc only, once) keeps every block of a page's size out of them.
-    Measured: ``benchmarks/README.md`` (bench-ingest).
+    keeps every block of a page's size out of them, and two heaps (arenas) for the threads
+    created afterwards, instead of one per thread, halve what fragmentation keeps (call this
+    before mapping shards). Process-wide, glibc only, once. Measured: ``benchmarks/README.md``.
     """
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
     pool = pa.system_memory_pool()
     pa.set_memory_pool(pool)
     return pool

@@ -13,6 +13,7 @@ a run's memory is bounded by a page per shard in flight, not by the day's volume
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 import threading
@@ -231,15 +232,15 @@ class SourceClient:
         request = self._client.build_request("GET", url, params=params)
         streamed = self._client.send(request, stream=True)
         try:
-            body = bytearray()
+            body = io.BytesIO()  # grows in place; getvalue() hands over its buffer, no copy
             for chunk in streamed.iter_bytes():
-                body += chunk
+                body.write(chunk)
         finally:
             streamed.close()
             release_on_last_reference(streamed)
         decoded = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _FRAMING]
         response = httpx.Response(
-            streamed.status_code, headers=decoded, content=bytes(body), request=request
+            streamed.status_code, headers=decoded, content=body.getvalue(), request=request
         )
         del body
         response.elapsed = streamed.elapsed

@@ -17,7 +17,7 @@ from datetime import date
 import pyarrow as pa
 from prefect import flow, task
 
-from flowlib.arrow import records_to_batch
+from flowlib.arrow import page_memory_pool, records_to_batch
 from flowlib.compat import NO_CACHE, fixed
 from flowlib.hooks import FAILURE_HOOKS
 from flowlib.http import PageNumber, Record, SourceClient
@@ -106,6 +106,7 @@ def transactions_daily(
     if shards < 1:
         raise ValueError(f"shards must be at least 1, got {shards}")
     selected = [0] if sample else list(range(shards))
+    page_memory_pool()  # before the shards' threads start, so that they share two malloc arenas
     run_logger().info("transactions of %s, shards %s of %d, into %s", day, selected, shards, env)
     static = {"target_env": env, "day": day, "stamp_iso": slot.isoformat(), "shards": shards}
     futures = load_shard.map(
