@@ -79,7 +79,7 @@ demo: setup ## Legacy flows fill the prod lake, migrated flows the dev lake, the
 sample-api: $(STAMP) ## Run the sample source APIs in the foreground
 	$(BIN)/python -m devtools.sample_api --port $(SAMPLE_API_PORT)
 
-bench-ingest: setup ## Flow vs plain script, 1M and 5M rows
+bench-ingest: setup ## Flow vs plain script (and the fixed plain script), 5M and 20M rows
 	$(BIN)/python benchmarks/bench_ingest.py
 
 bench-validate: setup ## flowctl validate vs datacompy, 5M rows

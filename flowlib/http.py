@@ -5,25 +5,34 @@ connection errors, 429 and 5xx, honouring ``Retry-After``; page-number, cursor a
 pagination; bearer-token or API-key auth; and a per-source limit on concurrent requests (plus an
 optional request rate) shared by every task of the process, so the mapped tasks of one flow run
 never exceed it together.
+
+High-volume flows read pages with :meth:`SourceClient.batches`: each page's body is parsed straight
+into an Arrow batch (no Python object per record) and dropped before the next page is fetched, so
+a run's memory is bounded by a page per shard in flight, not by the day's volume.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 import httpx
 import orjson
+import pyarrow as pa
 
+from flowlib.arrow import json_to_batch, page_memory_pool, records_to_batch
 from flowlib.settings import SourceSettings, source_settings, source_token
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# headers that describe the bytes on the wire, not the decoded body a response is rebuilt with
+_FRAMING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 MAX_RETRY_AFTER_SECONDS = 300.0
 Record = dict[str, Any]
 
@@ -55,6 +64,21 @@ class Page:
     number: int
     url: str
     records: list[Record]
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    """One page parsed straight into an Arrow batch, and where it came from."""
+
+    number: int
+    url: str
+    batch: pa.RecordBatch
+
+
+Payload = TypeVar("Payload", list[Record], pa.RecordBatch)
+Parsed = TypeVar("Parsed")
+Reader = Callable[[str, Mapping[str, Any] | None, str], tuple[Payload, dict[str, Any]]]
+"""Fetch and parse one page: ``(url, query, label) -> (its records, the envelope fields)``."""
 
 
 class Paginator(Protocol):
@@ -99,6 +123,20 @@ def limiter_for(source: str, settings: SourceSettings) -> _Limiter:
             limiter = _Limiter(settings.max_concurrency, settings.rate_per_second)
             _LIMITERS[source] = limiter
         return limiter
+
+
+def release_on_last_reference(response: httpx.Response) -> None:
+    """Break httpx's response <-> stream reference cycle once the body has been read.
+
+    httpx 0.28 binds each response's stream back to the response (to set ``elapsed``), so a
+    response, body included, is freed only by Python's cyclic garbage collector. A page outlives
+    its parsing long enough to reach the oldest generation, whose full collection runs only when
+    the long-lived objects have grown by a quarter: almost never in a process that imported
+    Prefect. So every page of a run stayed in memory (peak RSS grew with the day's volume;
+    ``benchmarks/README.md``, encode/httpx#3733). The spent stream is swapped for the body, and
+    the response is freed by reference counting as soon as the caller drops it.
+    """
+    response.stream = httpx.ByteStream(b"")  # a read response keeps its body in ``content``
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -154,6 +192,7 @@ class SourceClient:
             base_url=self.settings.url, headers=headers, timeout=timeout, transport=self.transport
         )
         self._limiter = limiter_for(self.spec.name, self.settings)
+        page_memory_pool()  # page-sized buffers (bodies, columns) go back to the OS when freed
         self._log = self.logger or logging.getLogger(f"flowlib.http.{self.spec.name}")
 
     @classmethod
@@ -179,21 +218,60 @@ class SourceClient:
 
     def request(self, url: str, params: Mapping[str, Any] | None, page: str) -> httpx.Response:
         """GET with retries; returns a 2xx response or raises :class:`SourceError`."""
+        return self.fetch(url, params, page, _as_is)
+
+    def _get(self, url: str, params: Mapping[str, Any] | None) -> httpx.Response:
+        """GET the whole body into one buffer; return a response that owns it and no stream.
+
+        httpx's own ``read()`` gathers a body as a list of chunks of up to 64 KiB and joins
+        them at the end: a page's worth of small blocks in the thread's malloc arena at once,
+        left there as free but resident memory (50-60 MB over a run's shard threads). Appended
+        to one buffer as they arrive, one chunk is alive at a time, and the buffer, megabytes
+        long, is mmap'd and unmapped again (:func:`flowlib.arrow.page_memory_pool`).
+        """
+        request = self._client.build_request("GET", url, params=params)
+        streamed = self._client.send(request, stream=True)
+        try:
+            body = io.BytesIO()  # grows in place; getvalue() hands over its buffer, no copy
+            for chunk in streamed.iter_bytes():
+                body.write(chunk)
+        finally:
+            streamed.close()
+            release_on_last_reference(streamed)
+        decoded = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _FRAMING]
+        response = httpx.Response(
+            streamed.status_code, headers=decoded, content=body.getvalue(), request=request
+        )
+        del body
+        response.elapsed = streamed.elapsed
+        return response
+
+    def fetch(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None,
+        page: str,
+        parse: Callable[[httpx.Response], Parsed],
+    ) -> Parsed:
+        """GET with retries and ``parse`` the 2xx response while still holding the source's slot.
+
+        A page's body and its parse buffers then exist only inside a slot, so the pages a process
+        holds at once are bounded by ``max_concurrency``, whatever its number of mapped tasks.
+        """
         attempts = max(1, self.settings.max_attempts)
         for attempt in range(attempts):
             wait: float | None = None
             try:
                 with self._limiter.semaphore:
                     self._limiter.wait_for_slot()
-                    response = self._client.get(url, params=params)
-                    response.read()
+                    response = self._get(url, params)
+                    if response.is_success:
+                        return parse(response)
             except httpx.TransportError as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 full_url = str(self._client.build_request("GET", url, params=params).url)
             else:
                 full_url = str(response.url)
-                if response.is_success:
-                    return response
                 if response.status_code not in RETRY_STATUSES:
                     raise SourceError(
                         self.spec.name,
@@ -228,17 +306,20 @@ class SourceClient:
 
     def get_json(self, url: str, params: Mapping[str, Any] | None, page: str) -> Any:
         """GET and parse JSON; a body that is not JSON fails with the URL and page."""
-        response = self.request(url, params, page)
-        try:
-            return orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
-            raise SourceError(
-                self.spec.name,
-                str(response.url),
-                page,
-                f"the body is not valid JSON ({exc}; {len(response.content)} bytes); "
-                "the response was cut short or the API changed",
-            ) from exc
+
+        def parse(response: httpx.Response) -> Any:
+            try:
+                return orjson.loads(response.content)
+            except orjson.JSONDecodeError as exc:
+                raise SourceError(
+                    self.spec.name,
+                    str(response.url),
+                    page,
+                    f"the body is not valid JSON ({exc}; {len(response.content)} bytes); "
+                    "the response was cut short or the API changed",
+                ) from exc
+
+        return self.fetch(url, params, page, parse)
 
     def pages(
         self,
@@ -253,6 +334,73 @@ class SourceClient:
             if max_pages is not None and count >= max_pages:
                 return
 
+    def batches(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        paginator: Paginator,
+        schema: pa.Schema,
+        max_pages: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Every non-empty page as a batch of ``schema``, one page in memory at a time.
+
+        Paginators with a ``batch_pages`` method (all of this module's) parse each body straight
+        into Arrow; any other is read through :meth:`pages` and :func:`records_to_batch`.
+        """
+        batch_pages = getattr(paginator, "batch_pages", None)
+        pages: Iterator[BatchPage] = (
+            batch_pages(self, path, params, schema)
+            if batch_pages is not None
+            else _converted(paginator.pages(self, path, params), schema)
+        )
+        for count, page in enumerate(pages, start=1):
+            batch = page.batch
+            del page  # hold nothing of this page while the next one is fetched
+            if batch.num_rows:
+                yield batch
+            del batch
+            if max_pages is not None and count >= max_pages:
+                return
+
+    def json_reader(self, data_field: str | None, fields: Sequence[str]) -> Reader[list[Record]]:
+        """Read a page as records (orjson) and the body's ``fields``."""
+
+        def read(
+            url: str, query: Mapping[str, Any] | None, page: str
+        ) -> tuple[list[Record], dict[str, Any]]:
+            body = self.get_json(url, query, page)
+            full_url = f"{self.settings.url}{url}" if url.startswith("/") else url
+            records = _records(body, data_field, self.spec.name, full_url, page)
+            envelope = {f: body.get(f) for f in fields} if isinstance(body, dict) else {}
+            return records, envelope
+
+        return read
+
+    def arrow_reader(
+        self, schema: pa.Schema, data_field: str | None, fields: Mapping[str, pa.DataType]
+    ) -> Reader[pa.RecordBatch]:
+        """Read a page straight into a batch of ``schema`` and the body's ``fields``."""
+
+        def read(
+            url: str, query: Mapping[str, Any] | None, page: str
+        ) -> tuple[pa.RecordBatch, dict[str, Any]]:
+            def parse(response: httpx.Response) -> tuple[pa.RecordBatch, dict[str, Any]]:
+                try:
+                    return json_to_batch(response.content, schema, data_field, fields)
+                except ValueError as exc:
+                    raise SourceError(
+                        self.spec.name,
+                        str(response.url),
+                        page,
+                        f"the body is not valid JSON of the contract's shape ({exc}; "
+                        f"{len(response.content)} bytes); the response was cut short or the "
+                        "API changed",
+                    ) from exc
+
+            return self.fetch(url, query, page, parse)
+
+        return read
+
     def records(
         self,
         path: str,
@@ -265,6 +413,19 @@ class SourceClient:
         for page in self.pages(path, params, paginator, max_pages):
             out.extend(page.records)
         return out
+
+
+def _as_is(response: httpx.Response) -> httpx.Response:
+    return response
+
+
+def _converted(pages: Iterator[Page], schema: pa.Schema) -> Iterator[BatchPage]:
+    """Pages of records as batches (for paginators without ``batch_pages``)."""
+    for page in pages:
+        converted = BatchPage(page.number, page.url, records_to_batch(page.records, schema))
+        del page
+        yield converted
+        del converted
 
 
 def _advice(status: int, source: str) -> str:
@@ -297,14 +458,34 @@ class PageNumber:
 
     def pages(self, client: SourceClient, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
         """Yield pages 1..total_pages."""
+        read = client.json_reader(self.data_field, [self.total_field])
+        for number, url, records in self._walk(client, path, params, read):
+            yield Page(number, url, records)
+            del records
+
+    def batch_pages(
+        self, client: SourceClient, path: str, params: Mapping[str, Any], schema: pa.Schema
+    ) -> Iterator[BatchPage]:
+        """Yield pages 1..total_pages as Arrow batches."""
+        read = client.arrow_reader(schema, self.data_field, {self.total_field: pa.int64()})
+        for number, url, batch in self._walk(client, path, params, read):
+            yield BatchPage(number, url, batch)
+            del batch
+
+    def _walk(
+        self,
+        client: SourceClient,
+        path: str,
+        params: Mapping[str, Any],
+        read: Reader[Payload],
+    ) -> Iterator[tuple[int, str, Payload]]:
         number = 1
         while True:
             query = {**params, self.page_param: number, self.size_param: self.page_size}
             label = f"page {number}"
-            body = client.get_json(path, query, label)
+            payload, envelope = read(path, query, label)
             url = f"{client.settings.url}{path}"
-            records = _records(body, self.data_field, client.spec.name, url, label)
-            total = body.get(self.total_field)
+            total = envelope.get(self.total_field)
             if not isinstance(total, int):
                 raise SourceError(
                     client.spec.name,
@@ -312,9 +493,11 @@ class PageNumber:
                     label,
                     f"field {self.total_field!r} is missing or not an integer",
                 )
-            if records:
-                yield Page(number, url, records)
-            if number >= total or not records:
+            last = number >= total or not len(payload)
+            if len(payload):
+                yield number, url, payload
+            del payload  # drop this page before fetching the next
+            if last:
                 return
             number += 1
 
@@ -331,6 +514,27 @@ class Cursor:
 
     def pages(self, client: SourceClient, path: str, params: Mapping[str, Any]) -> Iterator[Page]:
         """Follow the cursor until it is null."""
+        read = client.json_reader(self.data_field, [self.next_field])
+        for number, url, records in self._walk(client, path, params, read):
+            yield Page(number, url, records)
+            del records
+
+    def batch_pages(
+        self, client: SourceClient, path: str, params: Mapping[str, Any], schema: pa.Schema
+    ) -> Iterator[BatchPage]:
+        """Follow the cursor until it is null, yielding Arrow batches."""
+        read = client.arrow_reader(schema, self.data_field, {self.next_field: pa.string()})
+        for number, url, batch in self._walk(client, path, params, read):
+            yield BatchPage(number, url, batch)
+            del batch
+
+    def _walk(
+        self,
+        client: SourceClient,
+        path: str,
+        params: Mapping[str, Any],
+        read: Reader[Payload],
+    ) -> Iterator[tuple[int, str, Payload]]:
         cursor: str | None = None
         number = 1
         while True:
@@ -338,11 +542,11 @@ class Cursor:
             if cursor is not None:
                 query[self.cursor_param] = cursor
             label = f"page {number} (cursor {cursor or 'start'})"
-            body = client.get_json(path, query, label)
+            payload, envelope = read(path, query, label)
             url = f"{client.settings.url}{path}"
-            records = _records(body, self.data_field, client.spec.name, url, label)
-            yield Page(number, url, records)
-            cursor = body.get(self.next_field)
+            yield number, url, payload
+            del payload  # drop this page before fetching the next
+            cursor = envelope.get(self.next_field)
             if not cursor:
                 return
             if not isinstance(cursor, str):
@@ -378,14 +582,16 @@ class LinkHeader:
                     f"the body is not valid JSON ({exc})",
                 ) from exc
             records = _records(body, self.data_field, client.spec.name, str(response.url), label)
-            yield Page(number, str(response.url), records)
-            next_link = response.links.get("next", {}).get("url")
+            page_url, next_link = str(response.url), response.links.get("next", {}).get("url")
+            del response, body  # drop this page before fetching the next
+            yield Page(number, page_url, records)
+            del records
             if not next_link:
                 return
             if httpx.URL(next_link).host != httpx.URL(client.settings.url).host:
                 raise SourceError(
                     client.spec.name,
-                    str(response.url),
+                    page_url,
                     label,
                     f"the next link {next_link} leaves the source's host; "
                     "refusing to send credentials there",

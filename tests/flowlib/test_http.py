@@ -1,14 +1,18 @@
 """The one HTTP path, against the real bundled sample server (in a thread) and its faults."""
 
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
+import pyarrow as pa
 import pytest
 
 from devtools.sample_api import SampleApi
+from flowlib.arrow import records_to_table
 from flowlib.http import (
     Cursor,
     LinkHeader,
@@ -195,3 +199,75 @@ def test_concurrency_limit_holds_across_threads(api):
     for t in threads:
         t.join()
     assert counter.peak == 2
+
+
+def test_pages_are_freed_by_reference_counting_not_left_to_the_cyclic_gc(api):
+    # httpx ties each response to its stream in a cycle; left to the cyclic GC, a run kept every
+    # page it had read (peak memory grew with the day's volume: benchmarks/README.md).
+    gc.collect()
+    gc.disable()
+    try:
+        with client(api, LEDGER) as c:
+            params = {"date": "2026-11-24", "shard": 0, "shards": 1}
+            pages = c.pages("/ledger/v1/transactions", params, PageNumber(page_size=500))
+            rows = sum(len(page.records) for page in pages)
+            response = c.request("/ledger/v1/transactions", {**params, "page_size": 10}, "page 1")
+            assert len(response.json()["data"]) == 10  # the body is still readable
+            last = weakref.ref(response)
+            del response
+            assert last() is None
+            dead = [
+                o
+                for o in gc.get_objects()
+                if isinstance(o, httpx.Response) and "/ledger/v1/transactions" in str(o.url)
+            ]
+    finally:
+        gc.enable()
+    assert rows > 500 * 2, "the test needs several pages"
+    assert dead == []
+
+
+TXN_SCHEMA = pa.schema(
+    [("txn_id", pa.int64()), ("amount", pa.float64()), ("currency", pa.string())]
+)
+
+
+def test_batches_hold_the_same_rows_as_the_records(api):
+    params = {"date": "2026-11-24", "shard": 1, "shards": 3}
+    with client(api, LEDGER) as c:
+        records = c.records("/ledger/v1/transactions", params, PageNumber(page_size=70))
+        batches = list(c.batches("/ledger/v1/transactions", params, PageNumber(70), TXN_SCHEMA))
+    assert len(batches) > 2
+    assert pa.Table.from_batches(batches).equals(records_to_table(records, TXN_SCHEMA))
+
+
+def test_batches_follow_a_cursor_and_stop_at_max_pages(api):
+    params = {"updated_after": "2026-11-24T00:00:00Z", "updated_before": "2026-11-24T06:00:00Z"}
+    schema = pa.schema([("order_id", pa.int64()), ("updated_at", pa.string())])
+    with client(api) as c:
+        records = c.records("/shop/v1/orders", params, Cursor(limit=50))
+        batches = list(c.batches("/shop/v1/orders", params, Cursor(limit=50), schema))
+        first = list(c.batches("/shop/v1/orders", params, Cursor(limit=50), schema, max_pages=1))
+    assert pa.Table.from_batches(batches).equals(records_to_table(records, schema))
+    assert [b.num_rows for b in first] == [50]
+
+
+def test_batches_read_through_pages_for_a_paginator_without_batch_pages(api):
+    schema = pa.schema([("quote", pa.string())])
+    with client(api, LEDGER) as c:
+        quotes = [
+            q
+            for b in c.batches(
+                "/ledger/v1/fx-rates", {"date": "2026-11-24"}, LinkHeader(40), schema
+            )
+            for q in b.column("quote").to_pylist()
+        ]
+    assert len(quotes) > 40 and quotes == sorted(set(quotes))
+
+
+def test_a_truncated_page_fails_naming_source_and_page_on_the_arrow_path_too(api):
+    api.inject_fault("/ledger/v1/transactions", "truncate", count=1)
+    params = {"date": "2026-11-24"}
+    with client(api, LEDGER) as c, pytest.raises(SourceError, match="not valid JSON") as err:
+        list(c.batches("/ledger/v1/transactions", params, PageNumber(100), TXN_SCHEMA))
+    assert "page 1" in str(err.value) and "ledger" in str(err.value)
