@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 import httpx
 import orjson
 
-from flowlib.settings import SourceSettings, source_settings, source_token
+from flowlib.settings import SourceSettings, env_prefix, source_settings, source_token
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER_SECONDS = 300.0
@@ -129,7 +129,7 @@ class SourceClient:
 
     spec: SourceSpec
     settings: SourceSettings = field(default_factory=SourceSettings)
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
@@ -137,6 +137,7 @@ class SourceClient:
 
     def __post_init__(self) -> None:
         headers = {"Accept": "application/json", "User-Agent": "flowlib"}
+        auth: _SecretHeaderAuth | None = None
         if self.spec.auth != "none":
             if not self.token:
                 raise SourceError(
@@ -146,12 +147,16 @@ class SourceClient:
                     "no credentials were given",
                 )
             value = f"Bearer {self.token}" if self.spec.auth == "bearer" else self.token
-            headers[self.spec.auth_header] = value
+            auth = _SecretHeaderAuth(self.spec.auth_header, value)
         timeout = httpx.Timeout(
             self.settings.timeout_seconds, connect=self.settings.connect_timeout_seconds
         )
         self._client = httpx.Client(
-            base_url=self.settings.url, headers=headers, timeout=timeout, transport=self.transport
+            base_url=self.settings.url,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            transport=self.transport,
         )
         self._limiter = limiter_for(self.spec.name, self.settings)
         self._log = self.logger or logging.getLogger(f"flowlib.http.{self.spec.name}")
@@ -265,6 +270,37 @@ class SourceClient:
         for page in self.pages(path, params, paginator, max_pages):
             out.extend(page.records)
         return out
+
+
+class _SecretHeaderAuth(httpx.Auth):
+    """Sets the credential header on each request; its ``repr`` never shows the value.
+
+    Kept apart from the client's default headers, whose ``repr`` shows any header but
+    ``Authorization`` in clear (an ``X-API-Key`` would appear in a log of the client).
+    """
+
+    __slots__ = ("_header", "_value")
+
+    def __init__(self, header: str, value: str) -> None:
+        self._header = header
+        self._value = value
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the header, then send."""
+        request.headers[self._header] = self._value
+        yield request
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(header={self._header!r}, value='***')"
+
+
+def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    """Same scheme, host and port (default ports filled in): where a credential may go."""
+
+    def origin(u: httpx.URL) -> tuple[str, str, int | None]:
+        return (u.scheme, u.host.lower(), u.port or {"http": 80, "https": 443}.get(u.scheme))
+
+    return origin(url) == origin(base)
 
 
 def _advice(status: int, source: str) -> str:
@@ -382,13 +418,16 @@ class LinkHeader:
             next_link = response.links.get("next", {}).get("url")
             if not next_link:
                 return
-            if httpx.URL(next_link).host != httpx.URL(client.settings.url).host:
+            target = response.url.join(next_link)  # a relative link stays on the page's origin
+            if not same_origin(target, httpx.URL(client.settings.url)):
                 raise SourceError(
                     client.spec.name,
                     str(response.url),
                     label,
-                    f"the next link {next_link} leaves the source's host; "
-                    "refusing to send credentials there",
+                    f"the Link header's next page {target} is on another scheme, host or port "
+                    f"than {env_prefix(client.spec.name)}URL={client.settings.url}; refusing to "
+                    "send the source's credentials there (a downgrade or a redirect to another "
+                    "host); fix the API's base URL or ask the source's owners",
                 )
-            url, query = next_link, None
+            url, query = str(target), None
             number += 1

@@ -108,8 +108,8 @@ def validate_lakes_flow(
         max_mismatches: Differing cells reported per pair.
     """
     log = run_logger()
-    prod_url = prod_root or resolve_lake("prod").root
-    dev_url = dev_root or resolve_lake("dev").root
+    prod_url = prod_root or resolve_lake("prod", access="read").root
+    dev_url = dev_root or resolve_lake("dev", access="read").root
     first, last = default_window(since, until)
     options = ValidationOptions(
         projects=tuple(projects or ()),
