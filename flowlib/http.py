@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -28,7 +28,7 @@ import orjson
 import pyarrow as pa
 
 from flowlib.arrow import json_to_batch, page_memory_pool, records_to_batch
-from flowlib.settings import SourceSettings, source_settings, source_token
+from flowlib.settings import SourceSettings, env_prefix, source_settings, source_token
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # headers that describe the bytes on the wire, not the decoded body a response is rebuilt with
@@ -167,7 +167,7 @@ class SourceClient:
 
     spec: SourceSpec
     settings: SourceSettings = field(default_factory=SourceSettings)
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log
     logger: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None
     transport: httpx.BaseTransport | None = None
     sleep: Callable[[float], None] = time.sleep
@@ -175,6 +175,7 @@ class SourceClient:
 
     def __post_init__(self) -> None:
         headers = {"Accept": "application/json", "User-Agent": "flowlib"}
+        auth: _SecretHeaderAuth | None = None
         if self.spec.auth != "none":
             if not self.token:
                 raise SourceError(
@@ -184,12 +185,16 @@ class SourceClient:
                     "no credentials were given",
                 )
             value = f"Bearer {self.token}" if self.spec.auth == "bearer" else self.token
-            headers[self.spec.auth_header] = value
+            auth = _SecretHeaderAuth(self.spec.auth_header, value)
         timeout = httpx.Timeout(
             self.settings.timeout_seconds, connect=self.settings.connect_timeout_seconds
         )
         self._client = httpx.Client(
-            base_url=self.settings.url, headers=headers, timeout=timeout, transport=self.transport
+            base_url=self.settings.url,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            transport=self.transport,
         )
         self._limiter = limiter_for(self.spec.name, self.settings)
         page_memory_pool()  # page-sized buffers (bodies, columns) go back to the OS when freed
@@ -428,6 +433,37 @@ def _converted(pages: Iterator[Page], schema: pa.Schema) -> Iterator[BatchPage]:
         del converted
 
 
+class _SecretHeaderAuth(httpx.Auth):
+    """Sets the credential header on each request; its ``repr`` never shows the value.
+
+    Kept apart from the client's default headers, whose ``repr`` shows any header but
+    ``Authorization`` in clear (an ``X-API-Key`` would appear in a log of the client).
+    """
+
+    __slots__ = ("_header", "_value")
+
+    def __init__(self, header: str, value: str) -> None:
+        self._header = header
+        self._value = value
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the header, then send."""
+        request.headers[self._header] = self._value
+        yield request
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(header={self._header!r}, value='***')"
+
+
+def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
+    """Same scheme, host and port (default ports filled in): where a credential may go."""
+
+    def origin(u: httpx.URL) -> tuple[str, str, int | None]:
+        return (u.scheme, u.host.lower(), u.port or {"http": 80, "https": 443}.get(u.scheme))
+
+    return origin(url) == origin(base)
+
+
 def _advice(status: int, source: str) -> str:
     if status in (401, 403):
         return f"check the {source} API credentials ({source.upper()}_API_TOKEN or its block)"
@@ -583,18 +619,22 @@ class LinkHeader:
                 ) from exc
             records = _records(body, self.data_field, client.spec.name, str(response.url), label)
             page_url, next_link = str(response.url), response.links.get("next", {}).get("url")
+            # a relative link stays on the page's origin
+            target = response.url.join(next_link) if next_link else None
             del response, body  # drop this page before fetching the next
             yield Page(number, page_url, records)
             del records
-            if not next_link:
+            if target is None:
                 return
-            if httpx.URL(next_link).host != httpx.URL(client.settings.url).host:
+            if not same_origin(target, httpx.URL(client.settings.url)):
                 raise SourceError(
                     client.spec.name,
                     page_url,
                     label,
-                    f"the next link {next_link} leaves the source's host; "
-                    "refusing to send credentials there",
+                    f"the Link header's next page {target} is on another scheme, host or port "
+                    f"than {env_prefix(client.spec.name)}URL={client.settings.url}; refusing to "
+                    "send the source's credentials there (a downgrade or a redirect to another "
+                    "host); fix the API's base URL or ask the source's owners",
                 )
-            url, query = next_link, None
+            url, query = str(target), None
             number += 1

@@ -19,7 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 TargetEnv = Literal["dev", "prod"]
 TARGET_ENVS: tuple[TargetEnv, ...] = ("dev", "prod")
 TARGET_ENV_VAR = "TARGET_ENV"
+INFRA_ENV_VAR = "FLOWLIB_INFRA_ENV"
 LAKE_SCHEMES = ("file", "abfs", "az")
+LakeAccess = Literal["write", "read"]
 
 
 class SettingsError(ValueError):
@@ -32,6 +34,9 @@ class _RunSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", env_file=None, env_prefix="FLOWLIB_")
 
     allow_prod_samples: bool = False
+    # FLOWLIB_INFRA_ENV: which lake's keys this infrastructure holds (dev|prod), set by the work
+    # pool's job template (infra/work-pool/); unset on a laptop, in tests and in the demo
+    infra_env: str | None = None
 
 
 class _LakeEnvSettings(BaseSettings):
@@ -70,7 +75,19 @@ def default_lake_root(env: TargetEnv, base: Path | None = None) -> str:
 
 
 def resolve_target_env(target_env: str | None = None) -> TargetEnv:
-    """Pick the target environment: the flow parameter first, then ``TARGET_ENV``, then ``dev``."""
+    """Pick the target environment: the flow parameter first, then ``TARGET_ENV``, then ``dev``.
+
+    Every flow calls this first, so it is also the flow-start check of the lake it will write:
+    the lake is resolved for writing (:func:`resolve_lake`), and a target lake of another
+    environment than the worker's infrastructure, or credentials for another storage account
+    than the lake URL's, fail here, before any source request, naming the variable to change.
+    """
+    env = _pick_target_env(target_env)
+    resolve_lake(env, access="write")
+    return env
+
+
+def _pick_target_env(target_env: str | None) -> TargetEnv:
     value = target_env if target_env else os.environ.get(TARGET_ENV_VAR) or "dev"
     value = value.strip().lower()
     if value not in TARGET_ENVS:
@@ -105,6 +122,94 @@ def account_name(root: str) -> str:
     return host.split(".", 1)[0]
 
 
+_AZURE_STORAGE_SUFFIXES = (".core.windows.net", ".core.chinacloudapi.cn", ".core.usgovcloudapi.net")
+
+
+def connection_string_accounts(connection_string: str) -> set[str]:
+    """The storage accounts an Azure Storage connection string names.
+
+    ``AccountName=``, and the account of each ``BlobEndpoint=`` / ``DfsEndpoint=``: the first
+    label of ``<account>.blob.core.windows.net``, or the first path segment of an emulator's
+    ``http://127.0.0.1:10000/<account>``.
+    """
+    accounts: set[str] = set()
+    for part in connection_string.split(";"):
+        key, sep, value = part.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or not value:
+            continue
+        if key == "accountname":
+            accounts.add(value.lower())
+        elif key in ("blobendpoint", "dfsendpoint"):
+            endpoint = urlparse(value)
+            host = (endpoint.hostname or "").lower()
+            if host.endswith(_AZURE_STORAGE_SUFFIXES):
+                accounts.add(host.split(".", 1)[0])
+            elif endpoint.path.strip("/"):
+                accounts.add(endpoint.path.strip("/").split("/", 1)[0].lower())
+    return accounts
+
+
+def check_credentials_account(root: str, connection_string: str, var: str, root_var: str) -> None:
+    """Refuse a connection string for another storage account than the lake URL's.
+
+    Otherwise the connection string silently wins: logs say one lake while data goes to another.
+    The message names both accounts and both variables, never the secret.
+    """
+    expected = account_name(root).lower()
+    named = connection_string_accounts(connection_string)
+    if not named:
+        raise SettingsError(
+            f"{var} names no storage account (no AccountName= or BlobEndpoint=), so it cannot be "
+            f"checked against {root_var}={root} (account {expected!r}). Set {var} to the full "
+            f"connection string of the account {expected!r}."
+        )
+    others = sorted(named - {expected})
+    if others:
+        raise SettingsError(
+            f"{var} is for the storage account {', '.join(map(repr, others))} but {root_var}="
+            f"{root} names the account {expected!r}: the data would go to "
+            f"{others[0]!r} while the logs say {expected!r}. Set {var} to the connection "
+            f"string of {expected!r}, or correct {root_var}."
+        )
+
+
+def infra_env() -> str | None:
+    """``FLOWLIB_INFRA_ENV``: whose lake keys this infrastructure holds (``None``: unset)."""
+    value = _RunSettings().infra_env
+    return value.strip().lower() if value and value.strip() else None
+
+
+def check_infra_env(env: TargetEnv, root: str, infra_env: str | None) -> None:
+    """Refuse to write a lake of another environment than the infrastructure's.
+
+    ``FLOWLIB_INFRA_ENV`` (set by the work pool) says whose keys the worker holds: a dev worker
+    holds only the dev lake's credentials and a prod worker only prod's, so ``target_env=prod``
+    on dev infrastructure is refused (a shadow deployment must not reach prod), and
+    ``target_env=dev`` on prod infrastructure too (prod capacity and its identity write prod
+    only; a deployment's pool and its target lake always agree). Unset: no check (a laptop,
+    the tests, the demo).
+    """
+    if infra_env is None or not infra_env.strip():
+        return
+    infra = infra_env.strip().lower()
+    if infra not in TARGET_ENVS:
+        raise SettingsError(
+            f"{INFRA_ENV_VAR}={infra_env!r}: it must be one of {', '.join(TARGET_ENVS)} (the work "
+            "pool's job template sets it: infra/work-pool/, `make work-pools`)."
+        )
+    if infra == env:
+        return
+    where = f" (account {account_name(root)!r})" if urlparse(root).scheme != "file" else ""
+    pool_var = f"FLOWLIB_WORK_POOL_{env.upper()}"
+    raise SettingsError(
+        f"target_env={env} would write the {env} lake {root}{where}, but this worker's "
+        f"infrastructure is {infra} ({INFRA_ENV_VAR}={infra}) and holds only the {infra} lake's "
+        f"credentials. Run the deployment on the {env} work pool ({pool_var}), or set the "
+        f"parameter target_env to {infra}."
+    )
+
+
 def _block_connection_string(block_name: str, var: str) -> str:
     """Load a connection string from prefect-azure's ``AzureBlobStorageCredentials`` block."""
     from prefect_azure.credentials import AzureBlobStorageCredentials
@@ -128,27 +233,37 @@ def _block_connection_string(block_name: str, var: str) -> str:
     return secret.get_secret_value()
 
 
-def resolve_lake(target_env: str | None = None) -> LakeTarget:
+def resolve_lake(target_env: str | None = None, access: LakeAccess = "write") -> LakeTarget:
     """Resolve the lake of a target environment from ``LAKE_<ENV>_*`` variables.
 
     Credentials, in order: ``LAKE_<ENV>_CONNECTION_STRING``, ``LAKE_<ENV>_ACCOUNT_KEY``,
     ``LAKE_<ENV>_CREDENTIALS_BLOCK`` (a prefect-azure block), else ``DefaultAzureCredential``
     (workload identity on AKS). ``file://`` roots need none.
+
+    Refused, naming the variables: a connection string for another storage account than the
+    root's; and, for ``access="write"``, a lake of another environment than the
+    infrastructure's ``FLOWLIB_INFRA_ENV`` (:func:`check_infra_env`). Reads (the validation
+    flow, ``storage_options_for``) skip the infrastructure check: they write nothing, and they
+    fail anyway where the worker holds no credentials for the lake.
     """
-    env = resolve_target_env(target_env)
+    env = _pick_target_env(target_env)
     prefix = f"LAKE_{env.upper()}_"
     try:
         raw = _LakeEnvSettings(_env_prefix=prefix)  # type: ignore[call-arg]
     except ValidationError as exc:  # pragma: no cover - all fields are optional strings
         raise SettingsError(f"lake settings {prefix}*: {exc}") from exc
     root = _normalize_root(raw.root or default_lake_root(env), f"{prefix}ROOT")
-    samples = env == "dev" or _RunSettings().allow_prod_samples
+    run = _RunSettings()
+    if access == "write":
+        check_infra_env(env, root, run.infra_env)
+    samples = env == "dev" or run.allow_prod_samples
     if urlparse(root).scheme == "file":
         return LakeTarget(env=env, root=root, credential_source="local", allow_samples=samples)
     options: dict[str, Any] = {"account_name": account_name(root)}
     if raw.connection_string is not None:
         options["connection_string"] = raw.connection_string.get_secret_value()
         source = f"{prefix}CONNECTION_STRING"
+        check_credentials_account(root, options["connection_string"], source, f"{prefix}ROOT")
     elif raw.account_key is not None:
         options["account_key"] = raw.account_key.get_secret_value()
         source = f"{prefix}ACCOUNT_KEY"
@@ -157,6 +272,12 @@ def resolve_lake(target_env: str | None = None) -> LakeTarget:
             raw.credentials_block, f"{prefix}CREDENTIALS_BLOCK"
         )
         source = f"block {raw.credentials_block}"
+        check_credentials_account(
+            root,
+            options["connection_string"],
+            f"the connection string of {prefix}CREDENTIALS_BLOCK={raw.credentials_block!r}",
+            f"{prefix}ROOT",
+        )
     else:
         options["anon"] = False  # adlfs falls back to DefaultAzureCredential
         source = "DefaultAzureCredential"
@@ -247,7 +368,7 @@ def storage_options_for(root: str) -> dict[str, Any]:
     for env in TARGET_ENVS:
         configured = os.environ.get(f"LAKE_{env.upper()}_ROOT")
         if configured and root.rstrip("/").startswith(configured.rstrip("/")):
-            return dict(resolve_lake(env).storage_options)
+            return dict(resolve_lake(env, access="read").storage_options)
     options: dict[str, Any] = {"account_name": account_name(root)}
     conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     if conn:

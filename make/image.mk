@@ -4,6 +4,7 @@
 #   make image            build localhost/flowlib:<version> with buildah (tools and base as needed)
 #   make image-smoke      run a flow inside the image against the sample API, into a temp lake
 #   make image-release    smoke, then tag :<version> and :<major.minor>; push them to IMAGE_REGISTRY
+#                         (dev follows :<major.minor>; prod names :<version> in prod.env: docs/image.md)
 #   make image-clean      drop the images, the cached layers and the local base (a cold start)
 
 IMAGE_NAME ?= flowlib
@@ -88,7 +89,8 @@ image-release: image-release-check image-smoke ## Smoke, tag :<version> and the 
 		$(BUILDAH) push $(IMAGE_PUSH_FLAGS) $(IMAGE_TAG) docker://$(IMAGE_TAG) && \
 		$(BUILDAH) push $(IMAGE_PUSH_FLAGS) $(IMAGE_MOVING_TAG) docker://$(IMAGE_MOVING_TAG) && \
 		echo "image-release: pushed $(IMAGE_TAG) and moved $(IMAGE_MOVING_TAG) to it;" && \
-		echo "  deployments on :$(IMAGE_MINOR)$(IMAGE_VARIANT) with image_pull_policy Always run it from their next run"; \
+		echo "  dev/local deployments on :$(IMAGE_MINOR)$(IMAGE_VARIANT) (pulled Always) run it from their next run;" && \
+		echo "  prod: set FLOWLIB_IMAGE=$(IMAGE_TAG) in deployments/prod.env, then make deploy ENV=prod (docs/image.md)"; \
 	fi
 
 image-clean: ## Remove the flowlib images, their cached layers and the local base (next build is cold)

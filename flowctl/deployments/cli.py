@@ -20,9 +20,8 @@ from flowctl.deployments.prefect_cli import (
     WORK_POOL_VAR,
     DeployError,
     deploy_project,
-    ensure_work_pool,
+    ensure_infra_work_pools,
     load_environment,
-    pool_template,
     selected_projects,
 )
 from flowctl.deployments.prefect_yaml import deployments, prefect_file, required_vars
@@ -80,6 +79,7 @@ def deploy_command(env: str = ENV_OPTION, project: str = PROJECT_OPTION) -> None
     """Load deployments/<env>.env, check it, and run `prefect deploy --all` per project file."""
     values = _environment(env)
     try:
+        jobs.check_image(env, values.get(jobs.IMAGE_VAR))
         for proj in selected_projects(project):
             typer.secho(f"== {proj}: prefect deploy --all ({env})", bold=True)
             deploy_project(proj, values, stream=True)
@@ -89,14 +89,15 @@ def deploy_command(env: str = ENV_OPTION, project: str = PROJECT_OPTION) -> None
 
 @app.command("work-pool")
 def work_pool_command(env: str = ENV_OPTION) -> None:
-    """Create or update the environment's work pool (kubernetes: from infra/work-pool/)."""
+    """Create or update the environment's dev and prod pools (kubernetes: infra/work-pool/)."""
     values = _environment(env)
+    where = f"deployments/{env}.env"
     try:
-        check_vars([WORK_POOL_VAR, WORK_POOL_TYPE_VAR], values, f"deployments/{env}.env")
-        pool_type = values[WORK_POOL_TYPE_VAR]
-        ensure_work_pool(values[WORK_POOL_VAR], pool_type, pool_template(pool_type), stream=True)
-    except (MissingVariablesError, DeployError) as exc:
+        check_vars([WORK_POOL_VAR, WORK_POOL_TYPE_VAR], values, where)
+        names = ensure_infra_work_pools(values, where=where, stream=True)
+    except (MissingVariablesError, DeployError, jobs.ManifestError) as exc:
         raise _fail(str(exc)) from exc
+    typer.echo(f"work pools {', '.join(names)} (dev, prod infrastructure) are up to date")
 
 
 @app.command("schedule-check")
@@ -183,7 +184,9 @@ def render_job_command(
     dep = found[0]
     try:
         job_variables = resolve_env_placeholders(dep.job_variables, values, dep.where)
-        template = jobs.load_base_job_template()
+        pool_name = resolve_env_placeholders(dep.work_pool, values, dep.where).get("name", "")
+        pool = jobs.pool_for(values, pool_name, f"{dep.where} (deployments/{env}.env)")
+        template = jobs.pool_job_template(pool, values.get(jobs.IMAGE_VAR, ""))
         jobs.validate_job_variables(template, job_variables)
         manifest = jobs.render_job_manifest(job_variables, template, deployment_name=dep.name)
         jobs.validate_manifest(manifest)
@@ -198,10 +201,10 @@ def worker_manifests_command(
         "dev", "--env", "-e", help="Prefect environment: deployments/<env>.env"
     ),
 ) -> None:
-    """Print the worker's Kubernetes objects for `kubectl apply -f -` (validated)."""
+    """Print both workers' Kubernetes objects, dev and prod infrastructure, for `kubectl apply`."""
     values = _environment(env)
     try:
-        documents = jobs.render_worker_manifests(values)
+        documents = jobs.render_infra_worker_manifests(values)
         for doc in documents:
             jobs.validate_manifest(doc)
     except jobs.ManifestError as exc:

@@ -16,6 +16,7 @@ import re
 import uuid
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -29,8 +30,131 @@ WORKER_MANIFESTS = REPO_ROOT / "infra" / "k8s"
 KUBERNETES_VERSION = "1.31.0"  # AKS's supported line at the time of writing
 
 
+INFRA_ENVS = ("dev", "prod")
+IMAGE_VAR = "FLOWLIB_IMAGE"
+# an immutable image reference: a digest, or a full :<major>.<minor>.<patch> release tag (with an
+# optional variant suffix such as -prefect3); :0.1 or :latest move
+_IMMUTABLE_IMAGE = re.compile(
+    r"(@sha256:[0-9a-f]{64}|:\d+\.\d+\.\d+(-[A-Za-z0-9][A-Za-z0-9._-]*)?)$"
+)
+IMMUTABLE_ENVS = ("prod",)
+"""Prefect environments whose deployments must name an immutable image."""
+
+
 class ManifestError(ValueError):
     """A template or manifest is invalid; the message names the file, deployment or field."""
+
+
+@dataclass(frozen=True)
+class InfraPool:
+    """One infrastructure's work pool in a Prefect environment: only its own lake's keys."""
+
+    infra: str  # dev | prod: becomes FLOWLIB_INFRA_ENV in its flow runs
+    name: str  # FLOWLIB_WORK_POOL_<INFRA>
+    namespace: str  # FLOWLIB_NAMESPACE_<INFRA>
+    secret_name: str | None  # FLOWLIB_SECRET_NAME_<INFRA> (Kubernetes pools)
+
+
+def infra_pools(
+    values: Mapping[str, str], where: str = "the env file", *, kubernetes: bool = True
+) -> list[InfraPool]:
+    """The dev and prod pools of one Prefect environment's values (``deployments/<env>.env``).
+
+    Raises:
+        ManifestError: A variable is unset or empty (named, with the file), or both pools share
+            a name, namespace or secret.
+    """
+    suffixes = ("WORK_POOL", "NAMESPACE", *(("SECRET_NAME",) if kubernetes else ()))
+    names = [f"FLOWLIB_{s}_{i.upper()}" for i in INFRA_ENVS for s in suffixes]
+    missing = [n for n in names if not values.get(n, "").strip()]
+    if missing:
+        raise ManifestError(
+            f"{where}: unset or empty variable(s) {', '.join(missing)}: each environment names a "
+            "dev and a prod work pool, namespace and runtime secret (deployments/README.md)."
+        )
+    pools = [
+        InfraPool(
+            infra=i,
+            name=values[f"FLOWLIB_WORK_POOL_{i.upper()}"],
+            namespace=values[f"FLOWLIB_NAMESPACE_{i.upper()}"],
+            secret_name=values.get(f"FLOWLIB_SECRET_NAME_{i.upper()}") if kubernetes else None,
+        )
+        for i in INFRA_ENVS
+    ]
+    dev, prod = pools
+    shared = [
+        f
+        for f in ("name", "namespace", "secret_name")
+        if getattr(dev, f) and getattr(dev, f) == getattr(prod, f)
+    ]
+    if kubernetes and shared:
+        raise ManifestError(
+            f"{where}: the dev and prod pools share their {', '.join(shared)}: give each "
+            "infrastructure its own, so dev jobs never see prod's secret."
+        )
+    return pools
+
+
+def pool_for(values: Mapping[str, str], pool_name: str, where: str) -> InfraPool:
+    """The infrastructure pool a deployment's ``work_pool.name`` (resolved) names."""
+    for pool in infra_pools(values, where):
+        if pool.name == pool_name:
+            return pool
+    raise ManifestError(
+        f"{where}: work pool {pool_name!r} is neither FLOWLIB_WORK_POOL_DEV nor "
+        "FLOWLIB_WORK_POOL_PROD of the environment: put the deployment on one of them."
+    )
+
+
+def is_immutable_image(image: str) -> bool:
+    """An image reference that always names the same bytes: ``@sha256:...`` or ``:X.Y.Z``."""
+    return bool(_IMMUTABLE_IMAGE.search(image.strip()))
+
+
+def check_image(env_name: str, image: str | None) -> None:
+    """Refuse a moving image tag in prod: a retry must run the code of the run it retries.
+
+    Raises:
+        ManifestError: ``env_name`` is prod and ``image`` is not immutable.
+    """
+    if env_name in IMMUTABLE_ENVS and not is_immutable_image(image or ""):
+        raise ManifestError(
+            f"deployments/{env_name}.env: {IMAGE_VAR}={image!r} is a moving reference; "
+            f"{env_name} deployments need an immutable one, a release tag "
+            "<registry>/flowlib:<major>.<minor>.<patch> (make image-release) or "
+            "<registry>/flowlib@sha256:<digest>, so a retry runs the same code (docs/image.md)."
+        )
+
+
+def pull_policy(image: str) -> str:
+    """``IfNotPresent`` for an immutable image (nothing to refresh), ``Always`` for a moving tag."""
+    return "IfNotPresent" if is_immutable_image(image) else "Always"
+
+
+def pool_job_template(
+    pool: InfraPool, image: str, base: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The base job template of one infrastructure's pool: the reviewed template, pinned.
+
+    ``infra_env`` (FLOWLIB_INFRA_ENV in the container), ``namespace`` and ``secret_name`` become
+    this pool's only allowed values (the Prefect server refuses a deployment's job variables that
+    name the other infrastructure's), and ``image_pull_policy`` defaults to :func:`pull_policy`
+    of the environment's ``FLOWLIB_IMAGE``.
+    """
+    template = json.loads(json.dumps(base or load_base_job_template()))
+    properties = template["variables"]["properties"]
+
+    def pin(name: str, value: str) -> None:
+        properties[name] = {**properties[name], "default": value, "enum": [value]}
+        properties[name].pop("pattern", None)
+        properties[name].pop("maxLength", None)
+
+    pin("infra_env", pool.infra)
+    pin("namespace", pool.namespace)
+    if pool.secret_name:
+        pin("secret_name", pool.secret_name)
+    properties["image_pull_policy"]["default"] = pull_policy(image)
+    return dict(template)
 
 
 def load_base_job_template(path: Path = BASE_JOB_TEMPLATE) -> dict[str, Any]:
@@ -157,6 +281,26 @@ def worker_manifest_vars(path: Path | None = None) -> set[str]:
     """The ``${VARS}`` the worker manifests reference."""
     files = [path] if path else sorted(WORKER_MANIFESTS.glob("*.yaml"))
     return {m for f in files for m in _SHELL_VAR.findall(f.read_text(encoding="utf-8"))}
+
+
+def render_infra_worker_manifests(values: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Both infrastructures' workers (``infra/k8s/*.yaml``), each in its own namespace.
+
+    The files' ``${FLOWLIB_WORK_POOL}``, ``${FLOWLIB_NAMESPACE}``, ``${FLOWLIB_INFRA_ENV}`` and
+    ``${FLOWLIB_SECRET_NAME}`` take the dev pool's values, then the prod pool's.
+    """
+    documents: list[dict[str, Any]] = []
+    for pool in infra_pools(values):
+        documents += render_worker_manifests(
+            {
+                **values,
+                "FLOWLIB_WORK_POOL": pool.name,
+                "FLOWLIB_NAMESPACE": pool.namespace,
+                "FLOWLIB_INFRA_ENV": pool.infra,
+                "FLOWLIB_SECRET_NAME": pool.secret_name or "",
+            }
+        )
+    return documents
 
 
 def render_worker_manifests(

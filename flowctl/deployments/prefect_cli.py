@@ -9,9 +9,11 @@ silently, and raise with the command's output when it fails.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -124,6 +126,43 @@ def ensure_work_pool(
         args += ["--base-job-template", str(template_path)]
     env = dict(os.environ if server_env is None else server_env)
     return _run(args, env, stream, timeout, f"work pool {name}")
+
+
+def ensure_infra_work_pools(
+    values: Mapping[str, str],
+    server_env: Mapping[str, str] | None = None,
+    *,
+    where: str = "the env file",
+    stream: bool = False,
+) -> list[str]:
+    """Create or update an environment's two pools, dev and prod infrastructure (idempotent).
+
+    Kubernetes pools get the reviewed template pinned to their infrastructure
+    (:func:`flowctl.deployments.jobs.pool_job_template`: ``FLOWLIB_INFRA_ENV``, namespace, secret,
+    pull policy from ``FLOWLIB_IMAGE``); process pools get Prefect's default template, and their
+    worker sets ``FLOWLIB_INFRA_ENV`` (``make worker ENV=local INFRA=dev|prod``).
+
+    Returns:
+        The pools' names, dev first.
+    """
+    from flowctl.deployments import jobs
+
+    check_vars([WORK_POOL_TYPE_VAR], values, where)
+    pool_type = values[WORK_POOL_TYPE_VAR]
+    kubernetes = pool_type == "kubernetes"
+    if kubernetes:
+        check_vars([jobs.IMAGE_VAR], values, where)
+    pools = jobs.infra_pools(values, where, kubernetes=kubernetes)
+    for pool in pools:
+        if not kubernetes:
+            ensure_work_pool(pool.name, pool_type, None, server_env, stream=stream)
+            continue
+        template = jobs.pool_job_template(pool, values[jobs.IMAGE_VAR])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{pool.name}.json"
+            path.write_text(json.dumps(template, indent=2), encoding="utf-8")
+            ensure_work_pool(pool.name, pool_type, path, server_env, stream=stream)
+    return [p.name for p in pools]
 
 
 def pool_template(pool_type: str) -> Path | None:

@@ -22,7 +22,7 @@ import logging
 from datetime import datetime
 
 from flowlib.migration.model import PhaseRecord
-from flowlib.settings import TargetEnv, resolve_target_env
+from flowlib.settings import TargetEnv, infra_env, resolve_lake, resolve_target_env
 
 log = logging.getLogger("flowlib.migration")
 
@@ -67,8 +67,14 @@ def _why(record: PhaseRecord, slot: datetime) -> str:
     )
 
 
-def writer_env(requested: str | None, slot: datetime, flow_name: str | None = None) -> TargetEnv:
+def writer_env(
+    requested: str | None, slot: datetime, flow_name: str | None = None
+) -> TargetEnv | None:
     """The lake this run writes for ``slot``: the record's decision for flows under migration.
+
+    ``None``: nothing for this run to write. The slot is the legacy flow's in prod, and this
+    infrastructure holds only the prod lake's keys (a cut-over flow's run of a slot before the
+    handover): the run ends without writing, which is no failure and triggers no fail-back.
 
     Raises:
         NotOwnerError: ``requested`` is prod and the record gives this slot to the legacy flow.
@@ -80,7 +86,11 @@ def writer_env(requested: str | None, slot: datetime, flow_name: str | None = No
     owned = record.owns_prod(slot)
     if requested is None:
         env: TargetEnv = "prod" if owned else "dev"
+        if env == "dev" and infra_env() == "prod":
+            log.warning("%s; nothing to write on prod infrastructure", _why(record, slot))
+            return None
         log.info("%s: the phase record (%s) decides: %s lake", record.key, record.phase, env)
+        resolve_lake(env, access="write")  # the flow-start check of that lake's settings
         return env
     env = resolve_target_env(requested)
     if env == "prod" and not owned:

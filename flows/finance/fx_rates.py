@@ -69,6 +69,8 @@ def fx_rates(
     day = day or local_date(scheduled_start(), TIMEZONE)
     partition = DATASET.daily(day, sample=sample)
     env = writer_env(target_env, partition.slot)
+    if env is None:  # the legacy flow loads this slot in prod: nothing to write here
+        return {"target_env": None, "files": [], "rows": 0}
     run_logger().info("fx rates %s into %s", partition.describe(), env)
     records = fetch_records(
         LEDGER, ENDPOINT, {"date": day.isoformat()}, PAGINATOR, max_pages=1 if sample else None

@@ -117,8 +117,8 @@ def validate_lakes_flow(
     from flowlib.migration.validations import record_validations, validation_rules
 
     log = run_logger()
-    prod_url = prod_root or resolve_lake("prod").root
-    dev_url = dev_root or resolve_lake("dev").root
+    prod_url = prod_root or resolve_lake("prod", access="read").root
+    dev_url = dev_root or resolve_lake("dev", access="read").root
     first, last = default_window(since, until)
     options = ValidationOptions(
         projects=tuple(projects or ()),

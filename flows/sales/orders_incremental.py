@@ -80,6 +80,8 @@ def orders_incremental(
     backfill = window_start is not None or window_end is not None
     # the partition's slot is known before the watermark: its window ends at the slot's hour
     env = writer_env(target_env, DATASET.window_slot(window_end or floor_hour(slot)))
+    if env is None:  # the legacy flow loads this slot in prod: nothing to write here
+        return {"target_env": None, "files": [], "rows": 0}
     with one_run_at_a_time(FLOW_NAME, env, LOCK_TIMEOUT_SECONDS):
         watermark = None if window_start else read_watermark(env, DATASET.project, FLOW_KEY)
         window = incremental_window(slot, watermark, start=window_start, end=window_end)

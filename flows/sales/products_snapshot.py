@@ -62,6 +62,8 @@ def products_snapshot(
     day = as_of or local_date(scheduled_start())
     partition = DATASET.daily(day, sample=sample)
     env = writer_env(target_env, partition.slot)
+    if env is None:  # the legacy flow loads this slot in prod: nothing to write here
+        return {"target_env": None, "files": [], "rows": 0}
     run_logger().info("products snapshot %s into %s", partition.describe(), env)
     records = fetch_records(
         SHOP, ENDPOINT, {"as_of": day.isoformat()}, PAGINATOR, max_pages=1 if sample else None

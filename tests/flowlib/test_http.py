@@ -271,3 +271,102 @@ def test_a_truncated_page_fails_naming_source_and_page_on_the_arrow_path_too(api
     with client(api, LEDGER) as c, pytest.raises(SourceError, match="not valid JSON") as err:
         list(c.batches("/ledger/v1/transactions", params, PageNumber(100), TXN_SCHEMA))
     assert "page 1" in str(err.value) and "ledger" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "path", "params"),
+    [
+        (SHOP, "/shop/v1/products", {"as_of": "2026-11-24"}),
+        (LEDGER, "/ledger/v1/fx-rates", {"date": "2026-11-24"}),
+    ],
+)
+def test_repr_shows_no_token(api, spec, path, params):
+    secret = api.shop_token if spec is SHOP else api.ledger_key
+    with client(api, spec) as c:
+        assert secret not in repr(c)
+        assert secret not in repr(c._client.auth)  # the object that holds the header
+        assert secret not in repr(c._client.headers)  # an X-API-Key default header would show
+        assert "***" in repr(c._client.auth)
+        # and the credential still reaches the API (a missing one is a 401, raised here)
+        assert c.get_json(path, params, "page 1")
+
+
+class LinkServer:
+    """A tiny real HTTP server: a page whose ``Link`` names ``next_link``; records each hit."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.next_link: str | None = None
+        self.hits: list[tuple[str, dict[str, str]]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.hits.append((self.path, dict(self.headers)))
+                body = b'[{"quote": "EUR"}]'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                if outer.next_link and "page=2" not in self.path:
+                    self.send_header("Link", f'<{outer.next_link}>; rel="next"')
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def link_servers() -> Iterator[tuple[LinkServer, LinkServer]]:
+    source, elsewhere = LinkServer(), LinkServer()
+    yield source, elsewhere
+    source.close()
+    elsewhere.close()
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        "http://127.0.0.1:{other_port}/ledger/v1/fx-rates?page=2",  # another port
+        "http://localhost:{port}/ledger/v1/fx-rates?page=2",  # another host (same machine)
+        "https://127.0.0.1:{port}/ledger/v1/fx-rates?page=2",  # another scheme
+    ],
+)
+def test_a_link_to_another_origin_is_refused_and_gets_no_credential(link_servers, foreign):
+    source, elsewhere = link_servers
+    source.next_link = foreign.format(port=source.port, other_port=elsewhere.port)
+    conf = SourceSettings(url=source.url, max_attempts=1)
+    with SourceClient(spec=LEDGER, settings=conf, token="k3y-value") as c:
+        with pytest.raises(SourceError) as err:
+            list(c.pages("/ledger/v1/fx-rates", {"date": "2026-11-24"}, LinkHeader()))
+    message = str(err.value)
+    assert "source 'ledger'" in message
+    assert source.next_link in message
+    assert f"LEDGER_API_URL={source.url}" in message
+    assert "page 1" in message
+    assert "k3y-value" not in message
+    assert len(source.hits) == 1  # page 1 only: the foreign page was never requested
+    assert source.hits[0][1].get("X-API-Key") == "k3y-value"
+    assert elsewhere.hits == []
+
+
+def test_a_relative_or_same_origin_link_is_followed(link_servers):
+    source, _ = link_servers
+    for link in ("/ledger/v1/fx-rates?page=2", f"{source.url}/ledger/v1/fx-rates?page=2"):
+        source.hits.clear()
+        source.next_link = link
+        with SourceClient(spec=LEDGER, settings=SourceSettings(url=source.url), token="k") as c:
+            pages = list(c.pages("/ledger/v1/fx-rates", {}, LinkHeader()))
+        assert [p.number for p in pages] == [1, 2]
+        assert [h[1].get("X-API-Key") for h in source.hits] == ["k", "k"]

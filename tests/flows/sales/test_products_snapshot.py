@@ -70,3 +70,24 @@ def test_truncated_json_fails_clearly_and_leaves_no_file(
     with pytest.raises(Exception, match=r"source 'shop': the body is not valid JSON.*page 1"):
         flow(target_env="dev", as_of=date(2026, 11, 24))
     assert Lake(resolve_lake("dev")).list_files() == []
+
+
+@pytest.mark.integration
+def test_prod_on_dev_infrastructure_is_refused_at_flow_start(
+    prefect_api, sources_env, lake_env, monkeypatch
+):
+    """A dev worker (FLOWLIB_INFRA_ENV=dev) never writes prod: refused before the first request."""
+    from flowlib.lake import Lake
+    from flowlib.settings import resolve_lake
+
+    def product_requests() -> int:
+        return sum(sources_env.stats()["requests"].get("/shop/v1/products", {}).values())
+
+    before = product_requests()
+    monkeypatch.setenv("FLOWLIB_INFRA_ENV", "dev")
+    flow = mod.products_snapshot.with_options(retries=0)
+    with pytest.raises(Exception, match=r"target_env=prod.*FLOWLIB_INFRA_ENV=dev.*WORK_POOL_PROD"):
+        flow(target_env="prod", as_of=date(2026, 11, 24))
+    assert product_requests() == before  # refused at flow start: no source request was made
+    monkeypatch.delenv("FLOWLIB_INFRA_ENV")
+    assert Lake(resolve_lake("prod")).list_files() == []
