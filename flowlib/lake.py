@@ -43,6 +43,15 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from flowlib.arrow import page_memory_pool
+from flowlib.partitions import (
+    ManifestError,
+    ManifestFile,
+    ManifestState,
+    PartitionManifest,
+    is_hidden,
+    manifest_name,
+    parse_manifest,
+)
 from flowlib.settings import LakeTarget
 
 FileFormat = Literal["parquet", "csv"]
@@ -50,8 +59,6 @@ TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S"
 STATE_DIR = "_state"
 SAMPLES_DIR = "_samples"
 STAGING_DIR = "_staging"
-MANIFEST_FORMAT = "flowlib.partition/1"
-PartitionState = Literal["complete", "publishing"]
 
 
 class LakeError(RuntimeError):
@@ -137,7 +144,7 @@ class Partition:
     @property
     def manifest(self) -> str:
         """The manifest's relative path, committed last: ``_manifest_<entity>_<stamp>.json``."""
-        return f"{self.directory}/_manifest_{self.dataset.entity}_{self.stamp}.json"
+        return f"{self.directory}/{manifest_name(self.dataset.entity, self.stamp)}"
 
     def staged(self, rel_path: str) -> str:
         """Where a file of the partition waits, hidden, until the partition is committed."""
@@ -154,63 +161,6 @@ class Partition:
         """``sales/shop/orders 2026-11-24 slot 20261124T140500`` (for logs and errors)."""
         sample = " (sample)" if self.sample else ""
         return f"{self.dataset.prefix} {self.folder} slot {self.stamp}{sample}"
-
-
-@dataclass(frozen=True)
-class PartitionManifest:
-    """What a committed partition holds: written last, read first."""
-
-    dataset: str
-    stamp: str
-    state: PartitionState
-    files: tuple[WrittenFile, ...]
-    written_at: str
-    run_id: str | None = None
-    target_env: str | None = None
-
-    @property
-    def rows(self) -> int:
-        """Rows over every file."""
-        return sum(f.rows for f in self.files)
-
-    def to_json(self) -> dict[str, Any]:
-        """The manifest document (format ``flowlib.partition/1``)."""
-        return {
-            "format": MANIFEST_FORMAT,
-            "dataset": self.dataset,
-            "stamp": self.stamp,
-            "state": self.state,
-            "files": [{"path": f.path, "rows": f.rows, "bytes": f.bytes} for f in self.files],
-            "rows": self.rows,
-            "written_at": self.written_at,
-            "run_id": self.run_id,
-            "target_env": self.target_env,
-        }
-
-    @classmethod
-    def from_json(cls, data: Any, where: str) -> PartitionManifest:
-        """Parse a manifest document; ``where`` (its URL) names it in errors."""
-        try:
-            if data["format"] != MANIFEST_FORMAT:
-                raise ValueError(f"format {data['format']!r} is not {MANIFEST_FORMAT}")
-            if data["state"] not in ("complete", "publishing"):
-                raise ValueError(f"state {data['state']!r} is not complete or publishing")
-            files = tuple(
-                WrittenFile(str(f["path"]), int(f["rows"]), int(f["bytes"])) for f in data["files"]
-            )
-            return cls(
-                dataset=str(data["dataset"]),
-                stamp=str(data["stamp"]),
-                state=data["state"],
-                files=files,
-                written_at=str(data["written_at"]),
-                run_id=data.get("run_id"),
-                target_env=data.get("target_env"),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise LakeError(
-                f"{where} is not a partition manifest ({exc}); delete it and re-run the partition."
-            ) from exc
 
 
 def dataset_path(
@@ -415,20 +365,32 @@ class Lake:
         data = self.read_json(partition.manifest)
         if data is None:
             return None
-        return PartitionManifest.from_json(data, self.url(partition.manifest))
+        try:
+            return parse_manifest(data, self.url(partition.manifest))
+        except ManifestError as exc:
+            raise LakeError(
+                f"{self.url(partition.manifest)} is not a partition manifest ({exc}); delete it "
+                "and re-run the partition."
+            ) from exc
 
     def _write_manifest(
-        self, partition: Partition, files: list[WrittenFile], state: PartitionState, **meta: Any
+        self,
+        partition: Partition,
+        files: list[WrittenFile],
+        state: ManifestState,
+        run_id: str | None,
     ) -> PartitionManifest:
         manifest = PartitionManifest(
             dataset=partition.dataset.prefix,
             stamp=partition.stamp,
             state=state,
-            files=tuple(files),
+            files=tuple(ManifestFile(f.path, f.rows, f.bytes) for f in files),
+            rows=sum(f.rows for f in files),
             written_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            **meta,
+            run_id=run_id,
+            target_env=self.target.env,
         )
-        self.write_json(partition.manifest, manifest.to_json())
+        self.write_json(partition.manifest, manifest.to_dict())
         return manifest
 
     def commit_partition(
@@ -466,8 +428,7 @@ class Lake:
                     f"{partition.describe()}: {self.url(partition.staged(f.path))} is not staged; "
                     "re-run the partition (nothing was published)."
                 )
-        meta = {"run_id": run_id, "target_env": self.target.env}
-        self._write_manifest(partition, files, "publishing", **meta)
+        self._write_manifest(partition, files, "publishing", run_id)
         for f in files:
             if f.path in pending and not self.fs.exists(self.full_path(partition.staged(f.path))):
                 continue  # published by the commit that was interrupted; this one resumes it
@@ -477,7 +438,7 @@ class Lake:
         for stale in self.list_files(partition.directory):
             if partition.owns(stale) and stale not in names:
                 self.fs.rm(self.full_path(stale))
-        manifest = self._write_manifest(partition, files, "complete", **meta)
+        manifest = self._write_manifest(partition, files, "complete", run_id)
         staging = self.full_path(f"{partition.directory}/{STAGING_DIR}/{partition.stamp}")
         if self.fs.exists(staging):
             self.fs.rm(staging, recursive=True)
@@ -555,4 +516,4 @@ def is_bookkeeping(rel_path: str, skip: int = 0) -> bool:
 
     ``skip`` leading parts are not looked at (a listing under ``_samples/`` lists samples).
     """
-    return any(part.startswith(("_", ".")) for part in rel_path.split("/")[skip:])
+    return any(is_hidden(part) for part in rel_path.split("/")[skip:])

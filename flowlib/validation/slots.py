@@ -14,7 +14,7 @@ holds *slots*; each slot is held by one partition per side:
   flow's stamps are staggered from the legacy ones) the k-th prod slot with the k-th dev slot,
   and when one side has more, the order-preserving pairing with the smallest time distances,
   leaving the extra slots one-sided. A one-sided slot fails and is named.
-* Partitions with a manifest (:mod:`flowlib.validation.partitions`) are exactly the listed files;
+* Partitions with a manifest (:mod:`flowlib.partitions`) are exactly the listed files;
   an incomplete one is *not ready*; unlisted files of that stamp are stale and ignored.
 """
 
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 
 import fsspec
 
-from flowlib.validation.partitions import (
+from flowlib.partitions import (
     MANIFEST_FILE,
     ManifestError,
     PartitionManifest,

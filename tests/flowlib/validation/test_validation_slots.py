@@ -8,8 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flowlib.validation import ValidationOptions, validate_lakes
-from flowlib.validation.partitions import (
+from flowlib.partitions import (
     ManifestError,
     ManifestFile,
     PartitionManifest,
@@ -17,6 +16,7 @@ from flowlib.validation.partitions import (
     parse_data_name,
     parse_manifest,
 )
+from flowlib.validation import ValidationOptions, validate_lakes
 from flowlib.validation.report import Report
 from flowlib.validation.rules import DatasetRules, Relaxations, parse_relaxations
 from flowlib.validation.slots import align

@@ -12,8 +12,9 @@ The contract (issue "Every partition written exactly once"):
   ``publishing`` -> not ready; data files of that stamp not listed are stale leftovers, ignored
   and named in the report. Without a manifest: a legacy-written partition, its files as they are.
 
-This module is the one place that parses manifests (:func:`read_manifest`, :func:`parse_manifest`);
-``flowlib.lake`` (the writing side) can import it from here.
+This module is the one place that parses and builds manifests (:func:`read_manifest`,
+:func:`parse_manifest`, :meth:`PartitionManifest.to_dict`): ``flowlib.lake`` writes them,
+validation reads them (docs/partitions.md).
 """
 
 from __future__ import annotations
