@@ -100,12 +100,25 @@ def work_pool_command(env: str = ENV_OPTION) -> None:
     typer.echo(f"work pools {', '.join(names)} (dev, prod infrastructure) are up to date")
 
 
+LEGACY_OPTION = typer.Option(
+    schedules.LEGACY_SCHEDULES,
+    "--legacy",
+    help="The legacy schedules: legacy/schedules.json, or `flowctl legacy inventory`'s file",
+)
+
+
 @app.command("schedule-check")
 def schedule_check_command(
-    gap_minutes: int = GAP_OPTION, start: str | None = START_OPTION, weeks: int = WEEKS_OPTION
+    gap_minutes: int = GAP_OPTION,
+    start: str | None = START_OPTION,
+    weeks: int = WEEKS_OPTION,
+    legacy: Path = LEGACY_OPTION,
 ) -> None:
     """Fail when two starts on one source API (legacy or new) are less than the gap apart."""
-    plan = schedules.Plan.load()
+    try:
+        plan = schedules.Plan.load(legacy)
+    except schedules.ScheduleError as exc:
+        raise _fail(str(exc)) from exc
     try:
         schedules.validate_plan(plan)
     except schedules.ScheduleError as exc:
@@ -136,10 +149,12 @@ def schedule_propose_command(
     gap_minutes: int = GAP_OPTION,
     start: str | None = START_OPTION,
     weeks: int = WEEKS_OPTION,
+    legacy: Path = LEGACY_OPTION,
 ) -> None:
     """Propose a deterministic staggered slot for every flow (and optionally write it)."""
     try:
-        proposals = schedules.propose(None, timedelta(minutes=gap_minutes), _start(start), weeks)
+        plan = schedules.Plan.load(legacy)
+        proposals = schedules.propose(plan, timedelta(minutes=gap_minutes), _start(start), weeks)
     except (schedules.ScheduleError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     for p in proposals:

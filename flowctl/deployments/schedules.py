@@ -263,12 +263,57 @@ class LegacySchedule:
     schedule: Schedule
 
 
+INVENTORY_FORMAT = "flowctl-legacy-inventory"
+
+
+def _inventory_entries(path: Path, inventory: dict[str, Any]) -> list[dict[str, Any]]:
+    """``flowctl legacy inventory``'s flows as schedule entries: what the Prefect 1 server runs.
+
+    A flow maps to this repository through its manifest entry (``legacy.name`` and ``project``
+    in ``migration/<project>.yaml``, which also names its source API). Archived flows and flows
+    whose schedule is off start nothing and are left out; a flow's first clock is its slot.
+    """
+    from flowlib.migration.manifest import Manifests
+
+    plans = {(p.legacy.name, p.legacy.project): p for p in Manifests.load().plans}
+    entries = []
+    for flow in inventory.get("flows") or []:
+        plan = plans.get((str(flow.get("name")), str(flow.get("project"))))
+        clocks = [c for c in flow.get("clocks") or [] if c.get("kind") in ("cron", "interval")]
+        if plan is None or flow.get("archived") or not flow.get("schedule_active") or not clocks:
+            continue
+        clock = clocks[0]
+        entries.append(
+            {
+                **{
+                    k: clock[k]
+                    for k in ("kind", "cron", "interval_seconds", "anchor")
+                    if k in clock
+                },
+                "timezone": clock.get("timezone") or "UTC",
+                "project": plan.project,
+                "flow": plan.flow,
+                "legacy_name": plan.legacy.name,
+                "source_api": plan.source_api,
+            }
+        )
+    if not entries:
+        raise ScheduleError(f"{path}: the inventory has no scheduled flow of this repository.")
+    return entries
+
+
 def load_legacy(path: Path = LEGACY_SCHEDULES) -> dict[tuple[str, str], LegacySchedule]:
-    """The legacy schedules by ``(project, flow)``."""
+    """The legacy schedules by ``(project, flow)``.
+
+    From ``legacy/schedules.json`` (kept by hand), or from an inventory file written by
+    ``flowctl legacy inventory`` (what the Prefect 1 server actually runs).
+    """
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ScheduleError(f"{path}: cannot read: {exc}") from exc
+    if isinstance(entries, dict) and entries.get("format") == INVENTORY_FORMAT:
+        entries = _inventory_entries(path, entries)
     found = {}
     for e in entries:
         if e["kind"] == "cron":
