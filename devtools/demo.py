@@ -53,7 +53,9 @@ class DemoFlow:
     new_params: dict[str, Any]
 
 
-WINDOW = {"window_start": "2026-11-24T00:00:00Z", "window_end": "2026-11-24T06:00:00Z"}
+# the window the legacy run at LEGACY_SLOT loads (its hours up to the slot): the new flow names
+# its partition from the window (end + 5 min), the legacy flow from its run: the same hour
+WINDOW = {"window_start": "2026-11-25T00:00:00Z", "window_end": "2026-11-25T06:00:00Z"}
 FLOWS = [
     DemoFlow(
         "sales/products_snapshot",
@@ -341,7 +343,15 @@ def _dataset_prefix(legacy_name: str) -> str:
 
 
 def _lake_files(lake: Path, prefix: str) -> list[Path]:
-    return sorted(p for p in (lake / prefix).rglob("*") if p.is_file())
+    """The data files of a dataset (manifests, staging and other ``_``/``.`` names are not)."""
+    from flowlib.lake import is_bookkeeping
+
+    root = lake / prefix
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not is_bookkeeping(p.relative_to(root).as_posix())
+    )
 
 
 def _rows(paths: list[Path]) -> int:

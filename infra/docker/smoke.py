@@ -228,7 +228,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--flow-args", default="--target-env dev --sample")
     parser.add_argument(
         "--expect",
-        default="dev/sales/shop/products/**/*.parquet",
+        default="dev/_samples/sales/shop/products/**/*.parquet",  # a --sample run's partition
         help="glob, relative to the lake, of the files the run must write",
     )
     parser.add_argument("--transactions-per-day", type=int, help="sample API ledger volume")
