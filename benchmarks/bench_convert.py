@@ -202,7 +202,16 @@ def run(files: int) -> float:
 
     with tempfile.TemporaryDirectory(prefix="bench-convert-") as tmp:
         repo = generate_repo(Path(tmp) / "src", files)
-        count = len(list(repo.rglob("*.py")))
+        sources = sorted(repo.rglob("*.py"))
+        count = len(sources)
+        # the baseline, in the same run: libcst only parsing every file (the floor of any
+        # concrete-syntax-tree converter), then the conversion itself
+        import libcst
+
+        start = time.perf_counter()
+        for source in sources:
+            libcst.parse_module(source.read_text())
+        floor = time.perf_counter() - start
         start = time.perf_counter()
         conversion = convert_paths([repo])
         plan = plan_changes(conversion, Path(tmp) / "out")
@@ -212,6 +221,10 @@ def run(files: int) -> float:
         print(
             f"converted {count} files ({flows} flows, {len(conversion.flags)} flags, "
             f"{len(plan.changes)} files written) in {seconds:.1f} s (limit {LIMIT_SECONDS:.0f} s)"
+        )
+        print(
+            f"convert {count} files: {seconds:.1f} s, libcst parse floor {floor:.1f} s, "
+            f"ratio {seconds / floor:.2f}"
         )
     return seconds
 
