@@ -200,7 +200,7 @@ def _artifact_ids(flow_run_id: Any) -> dict[str, Any]:
                     flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
                 )
             )
-            return {a.type: a.id for a in found}
+            return {str(a.type): a.id for a in found}  # 3.x types it optional
 
     return asyncio.run(read())
 
