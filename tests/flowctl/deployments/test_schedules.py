@@ -160,7 +160,9 @@ def test_a_schedule_without_active_is_refused(plan_files):
 
 def test_checker_cli_fails_with_the_colliding_pairs_and_their_times(plan_files, monkeypatch):
     plan_files.edit("sales", "orders-incremental", cron="10 * * * *")
-    monkeypatch.setattr(schedules.Plan, "load", classmethod(lambda cls: plan_files.plan()))
+    monkeypatch.setattr(
+        schedules.Plan, "load", classmethod(lambda cls, legacy_path=None: plan_files.plan())
+    )
     result = CliRunner().invoke(cli.app, ["schedule-check", "--weeks", "1"])
     assert result.exit_code == 1
     assert "collision(s) caused by the new schedules" in result.output
