@@ -184,18 +184,24 @@ async def _run_build_steps(prep: Prepared) -> dict[str, Any] | Problem:
     return outputs
 
 
-def follow_records(prepared: list[Prepared]) -> list[Prepared]:
+async def follow_records(client: PrefectClient, prepared: list[Prepared]) -> list[Prepared]:
     """Deployments of flows under migration take their phase tag and pool from the record.
 
     The files say ``phase:shadow`` and the dev pool; a cut-over flow's record says ``cutover``
     and keeps the prod pool it was moved to, so a deploy never moves it back (the record
     decides; ``flowctl migration reconcile`` shows what else disagrees).
     """
-    from flowlib.migration.model import TARGET_ENV_OF_PHASE
-    from flowlib.migration.store import VariableStore
+    from flowlib.migration.model import TARGET_ENV_OF_PHASE, MigrationError
+    from flowlib.migration.store import PHASE_PREFIX, parse_record, variables_with_prefix
     from flowlib.migration.transitions import phase_tags
 
-    records = {str(r.plan.get("deployment")): r for r in VariableStore().records()}
+    records = {}
+    for name, text in (await variables_with_prefix(client, PHASE_PREFIX)).items():
+        try:
+            found = parse_record(name, text)
+        except MigrationError:
+            continue  # `flowctl migration status` names it; the file is deployed as written
+        records[str(found.plan.get("deployment"))] = found
     followed = []
     for prep in prepared:
         record = records.get(f"{prep.dep.flow_name}/{prep.dep.name}")
@@ -309,8 +315,8 @@ async def plan(
 
     if not ready:  # nothing can be written: no need for the API
         return _sorted(report, selection)
-    ready = follow_records(ready)
     async with connect() as client:
+        ready = await follow_records(client, ready)
         outputs: dict[tuple[str, str], dict[str, Any] | Problem] = {}
         reported: set[tuple[str, str]] = set()
         cache: dict[Any, Any] = {}

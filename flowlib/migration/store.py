@@ -118,7 +118,8 @@ class HistoryLog(Protocol):
         ...
 
 
-def _parse_record(name: str, text: str) -> PhaseRecord:
+def parse_record(name: str, text: str) -> PhaseRecord:
+    """The phase record a Variable named ``name`` holds; the error says how to repair it."""
     try:
         return PhaseRecord.from_dict(json.loads(text))
     except (ValueError, KeyError, TypeError) as exc:
@@ -142,7 +143,7 @@ class VariableStore:
                 return await read_variable_text(client, name)
 
         text = run_sync(read)
-        return _parse_record(name, text) if text is not None else None
+        return parse_record(name, text) if text is not None else None
 
     def write(self, record: PhaseRecord) -> None:
         """Store a record, dropping its oldest events if it would not fit in a Variable."""
@@ -168,7 +169,7 @@ class VariableStore:
         out = []
         for name, text in sorted(run_sync(read).items()):
             try:
-                out.append(_parse_record(name, text))
+                out.append(parse_record(name, text))
             except MigrationError as exc:
                 log.warning("%s", exc)
         return out
