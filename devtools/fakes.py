@@ -16,7 +16,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -289,7 +290,24 @@ def memory_services(
         history=MemoryHistory(),
         manifests_loader=lambda: manifests,
         now=now,
+        commit_lock=MemoryLocks().hold,
     )
+
+
+class MemoryLocks:
+    """The commit locks of :class:`~flowlib.migration.services.Services` in one process."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    @contextmanager
+    def hold(self, project: str, flow: str) -> Iterator[None]:
+        """Hold one flow's lock."""
+        with self._guard:
+            lock = self._locks.setdefault((project, flow), threading.Lock())
+        with lock:
+            yield
 
 
 def legacy_run_env(

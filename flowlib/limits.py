@@ -16,6 +16,7 @@ from flowlib import compat
 from flowlib.migration._aio import run_sync
 
 RUN_LOCK_PREFIX = "flowlib-run"
+COMMIT_LOCK_PREFIX = "flowlib-prod-commit"
 
 
 class LimitTimeoutError(TimeoutError):
@@ -68,5 +69,55 @@ def one_run_at_a_time(flow_name: str, target_env: str, timeout_seconds: float) -
             f"limit {name!r} for more than {timeout_seconds:.0f} s; this run loaded nothing. "
             "Check the other run (prefect flow-run ls --state Running), then re-run this one."
         ) from exc
+    with held:
+        yield
+
+
+def commit_lock_name(project: str, flow: str) -> str:
+    """The limit a flow's prod commits and its fail-back share (one of them at a time)."""
+    return f"{COMMIT_LOCK_PREFIX}:{project}:{flow}"
+
+
+def free_limit(name: str) -> None:
+    """Set the limit's occupied slots to 0 (a holder that died cannot release its slot)."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitUpdate
+
+    async def free() -> None:
+        async with get_client() as client:
+            await client.update_global_concurrency_limit(
+                name,
+                GlobalConcurrencyLimitUpdate(active_slots=0),  # type: ignore[call-arg,unused-ignore]
+            )
+
+    run_sync(free)
+
+
+@contextmanager
+def exclusive(name: str, timeout_seconds: float, take_over: bool = False) -> Iterator[None]:
+    """Hold the one slot of the limit ``name`` (created with 1 slot if missing).
+
+    ``take_over``: when the slot stays taken for ``timeout_seconds``, its holder is taken for
+    dead (a killed process never releases its slot): free it and take it. Otherwise wait no
+    longer and raise.
+
+    Raises:
+        LimitTimeoutError: The slot was not free within ``timeout_seconds`` (and not taken over).
+    """
+    from prefect.concurrency.sync import concurrency
+
+    ensure_limit(name, 1)
+    held = ExitStack()
+    try:
+        held.enter_context(concurrency(name, occupy=1, timeout_seconds=timeout_seconds))
+    except TimeoutError as exc:
+        if not take_over:
+            raise LimitTimeoutError(
+                f"the global concurrency limit {name!r} stayed taken for more than "
+                f"{timeout_seconds:.0f} s; retry later, or free it if its holder died "
+                f"(`prefect gcl update {name} --active-slots 0`)."
+            ) from exc
+        free_limit(name)
+        held.enter_context(concurrency(name, occupy=1, timeout_seconds=timeout_seconds))
     with held:
         yield

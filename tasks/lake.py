@@ -6,6 +6,7 @@ flow's own staging tasks (one per shard) and :func:`commit_partition` for a mapp
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 
 import pyarrow as pa
@@ -13,7 +14,7 @@ from prefect import task
 
 from flowlib.compat import NO_CACHE
 from flowlib.lake import STATE_DIR, Lake, Partition, PartitionManifest, WrittenFile
-from flowlib.migration.ownership import check_prod_owner
+from flowlib.migration.ownership import prod_commit
 from flowlib.runtime import flow_run_id, run_logger
 from flowlib.settings import resolve_lake
 from flowlib.windows import iso_z, parse_iso
@@ -29,14 +30,18 @@ def watermark_path(project: str, flow_name: str) -> str:
     return f"{STATE_DIR}/{project}/{flow_name}.json"
 
 
+def publishing(lake: Lake, partition: Partition) -> AbstractContextManager[None]:
+    """A prod partition publishes under the flow's commit lock, if it still owns the slot."""
+    return prod_commit(partition.slot) if lake.target.env == "prod" else nullcontext()
+
+
 @task(retries=3, retry_delay_seconds=[2, 10, 30], timeout_seconds=1800, **NO_CACHE)
 def write_partition(target_env: str, partition: Partition, table: pa.Table) -> PartitionManifest:
     """Replace a one-file partition with ``table``, as a unit, and log where it landed."""
     lake = open_lake(target_env)
     staged = lake.stage_table(partition, partition.file(), table, partition.dataset.fmt)
-    if lake.target.env == "prod":
-        check_prod_owner(partition.slot)
-    manifest = lake.commit_partition(partition, [staged], run_id=flow_run_id())
+    with publishing(lake, partition):
+        manifest = lake.commit_partition(partition, [staged], run_id=flow_run_id())
     run_logger().info(
         "wrote %s rows to %s (%s)", staged.rows, lake.url(staged.path), partition.describe()
     )
@@ -49,9 +54,8 @@ def commit_partition(
 ) -> PartitionManifest:
     """Publish a partition's staged files as one unit (after every shard staged its file)."""
     lake = open_lake(target_env)
-    if lake.target.env == "prod":
-        check_prod_owner(partition.slot)
-    manifest = lake.commit_partition(partition, files, run_id=flow_run_id())
+    with publishing(lake, partition):
+        manifest = lake.commit_partition(partition, files, run_id=flow_run_id())
     run_logger().info(
         "committed %s: %d file(s), %d rows", partition.describe(), len(files), manifest.rows
     )

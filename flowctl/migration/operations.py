@@ -32,7 +32,13 @@ from flowlib.migration.model import (
 )
 from flowlib.migration.prefect_api import DeploymentInfo
 from flowlib.migration.services import Services, default_actor, default_services, describe
-from flowlib.migration.transitions import announce, follow_record, phase_tags, transition
+from flowlib.migration.transitions import (
+    announce,
+    follow_record,
+    phase_tags,
+    return_to_shadow,
+    transition,
+)
 from flowlib.migration.validations import gate_problems
 
 log = logging.getLogger("flowlib.migration")
@@ -203,6 +209,8 @@ def _cutover_one(
     moved: list[dict[str, Any]] = (
         [{"id": s.id, "schedule": s.schedule} for s in dep.schedules if s.active] if move else []
     )
+    # the slots the new flow must run from the handover on (the watcher fails back a missed one)
+    slots = [dict(plan.legacy.slot or {})] if moved else [s.schedule for s in dep.schedules if s.active]
     try:  # 2. legacy first: from the handover slot on it starts nothing
         svc.legacy.set_schedule_inactive(legacy_flow.id)
     except Exception as exc:
@@ -240,6 +248,7 @@ def _cutover_one(
             schedule_moved={"deployment_id": dep.id, "schedules": moved} if moved else None,
             handover=iso(handover),
             pools=pools,
+            slots=slots,
         )
     except Exception as exc:
         try:
@@ -300,24 +309,6 @@ def rollback(
         "rollback",
         lambda svc, plan: _rollback_one(svc, plan, who, reason or "manual rollback"),
     )
-
-
-def return_to_shadow(
-    svc: Services, record: PhaseRecord, deployment: str, legacy_name: str, legacy_project: str
-) -> dict[str, Any]:
-    """Legacy schedule on, new deployment back to dev (schedules restored); returns details."""
-    legacy_flow = svc.legacy.find_flow(legacy_name, legacy_project)
-    svc.legacy.set_schedule_active(legacy_flow.id)
-    dep = svc.deployments.deployment(deployment)
-    moved = list((record.schedule_moved or {}).get("schedules") or [])
-    _switch_new(svc, dep, "shadow", (record.plan.get("pools") or {}).get("dev"), moved)
-    return {
-        "legacy_flow_id": legacy_flow.id,
-        "legacy_schedule": "active",
-        "deployment": deployment,
-        "target_env": "dev",
-        **({"schedule": "moved back from the legacy slot"} if moved else {}),
-    }
 
 
 def _rollback_one(svc: Services, plan: FlowPlan, actor: str, reason: str) -> Outcome:

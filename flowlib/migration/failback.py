@@ -33,16 +33,18 @@ a notification says so, and the watcher tries again on its next run.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flowlib.migration.model import MigrationError, Outcome, PhaseRecord, Status, iso
 from flowlib.migration.notify import SUBJECT_PREFIX, error_summary
 from flowlib.migration.prefect_api import FINAL_FAILURE_STATES, RunInfo
 from flowlib.migration.recovery import recovery_parameters
 from flowlib.migration.services import Services, default_services, describe
-from flowlib.migration.transitions import announce, follow_record, transition
+from flowlib.migration.transitions import announce, return_to_shadow, transition
 
 log = logging.getLogger("flowlib.migration")
 
@@ -56,10 +58,14 @@ LOOKBACK = timedelta(days=7)
 """Runs expected this long before the cutover are looked at too (a late or backfilled run that
 failed after it); only failures *after* the cutover count."""
 IDEMPOTENCY_PREFIX = "flowlib-failback-"
+MISSING_STATE = "MISSING"
+"""The state type of a slot that got no flow run by its deadline (no run: nothing to read)."""
+MAX_SLOTS = 10_000
+"""At most this many slots per schedule are expected in one pass (a minutely cron for a week)."""
 
 
 def _missed(run: RunInfo, now: datetime, late_after: timedelta | None) -> bool:
-    if run.failed_for_good:
+    if run.failed_for_good or run.state_type == MISSING_STATE:
         return True
     if late_after is None:
         return False
@@ -72,6 +78,76 @@ def _missed(run: RunInfo, now: datetime, late_after: timedelta | None) -> bool:
     )
 
 
+def expected_slots(
+    schedules: Sequence[Mapping[str, Any]], start: datetime, end: datetime
+) -> list[datetime]:
+    """Every slot of the cron ``schedules`` from ``start`` to ``end`` (both included), in UTC."""
+    from croniter import croniter
+
+    found: set[datetime] = set()
+    for schedule in schedules:
+        if not schedule.get("cron"):
+            continue  # interval/rrule schedules: no expected slots (docs/cutover.md, Limits)
+        zone = ZoneInfo(str(schedule.get("timezone") or "UTC"))
+        slots = croniter(
+            str(schedule["cron"]),
+            start.astimezone(zone) - timedelta(seconds=1),
+            day_or=bool(schedule.get("day_or", True)),
+        )
+        for _ in range(MAX_SLOTS):
+            slot = slots.get_next(datetime).astimezone(UTC)
+            if slot > end:
+                break
+            found.add(slot)
+    return sorted(found)
+
+
+def missing_run(deployment_id: str, slot: datetime, deadline: datetime) -> RunInfo:
+    """A slot that got no flow run by its deadline, as the run the fail-back recovers."""
+    return RunInfo(
+        id=f"missing-{deployment_id}-{slot:%Y%m%dT%H%M%SZ}",
+        name=f"slot {iso(slot)}",
+        flow_name=None,
+        deployment_id=deployment_id,
+        state_type=MISSING_STATE,
+        state_name="Missing",
+        state_message=f"no flow run for the slot {iso(slot)} by {iso(deadline)}",
+        expected_start_time=slot,
+        state_time=slot,
+    )
+
+
+def missing_slots(
+    svc: Services,
+    deployment_id: str,
+    record: PhaseRecord,
+    now: datetime,
+    late_after: timedelta | None,
+) -> list[RunInfo]:
+    """The slots the new flow owns (from the handover on) that got no run at all by their deadline.
+
+    The slots come from the record (``plan.slots``: the deployment's active schedules at the
+    cutover), not from the live deployment: a schedule paused or cleared after the cutover is
+    exactly what loses slots. A slot's deadline is ``late_after`` after it; a run of any state
+    whose expected start is the slot (to the second) covers it.
+    """
+    if late_after is None:
+        return []
+    start = max(record.handover_time, now - LOOKBACK)
+    slots = expected_slots(record.plan.get("slots") or [], start, now - late_after)
+    if not slots:
+        return []
+    runs = svc.deployments.flow_runs(
+        deployment_id, since=slots[0] - timedelta(seconds=1), limit=2 * len(slots) + 100
+    )
+    covered = {int(r.expected_start_time.timestamp()) for r in runs if r.expected_start_time}
+    return [
+        missing_run(deployment_id, slot, slot + late_after)
+        for slot in slots
+        if int(slot.timestamp()) not in covered
+    ]
+
+
 def missed_runs(
     svc: Services,
     deployment_id: str,
@@ -79,7 +155,8 @@ def missed_runs(
     now: datetime,
     late_after: timedelta | None,
 ) -> list[RunInfo]:
-    """The deployment's prod runs that failed for good since the cutover, or stayed Late."""
+    """The deployment's prod runs that failed for good since the cutover, or stayed Late, and
+    the slots that got no run at all (:func:`missing_slots`)."""
     since = record.since_time
     watched = ["SCHEDULED", "RUNNING"] if late_after is not None else []
     states = [*FINAL_FAILURE_STATES, *watched]
@@ -89,6 +166,8 @@ def missed_runs(
         when = _when(run)
         if run.may_write_prod and _missed(run, now, late_after) and (when is None or when >= since):
             found.setdefault(run.id, run)
+    for missing in missing_slots(svc, deployment_id, record, now, late_after):
+        found.setdefault(missing.id, missing)
     return sorted(found.values(), key=_slot)
 
 
@@ -218,21 +297,25 @@ def _fail_back(
         if record.phase != "cutover":
             return _result(project, flow, "skipped", f"phase is now {record.phase}", record)
         why = reason or (
-            f"{record.flow_name or flow} run {run.name} ended {run.state_name}: "
+            f"{record.flow_name or flow}: {run.state_message}"
+            if run.state_type == MISSING_STATE
+            else f"{record.flow_name or flow} run {run.name} ended {run.state_name}: "
             f"{error_summary(run.state_message, 200)}"
         )
-        # first: the new flow owns no prod slot any more (runs in flight cannot commit)
-        record = transition(
-            svc,
-            project,
-            flow,
-            "cutover",
-            actor=actor,
-            reason=why,
-            action="failback-start",
-            run_id=run_id,
-            failing_back=True,
-        )
+        # first: the new flow owns no prod slot any more (runs in flight cannot commit). Under
+        # the commit lock: a prod commit in progress finishes first, a later one sees the flip
+        with svc.commit_lock(project, flow):
+            record = transition(
+                svc,
+                project,
+                flow,
+                "cutover",
+                actor=actor,
+                reason=why,
+                action="failback-start",
+                run_id=run_id,
+                failing_back=True,
+            )
         details = _switch_back(svc, record, run, now, late_after)
         updated = transition(
             svc,
@@ -272,7 +355,7 @@ def _fail_back(
 def _switch_back(
     svc: Services, record: PhaseRecord, run: RunInfo, now: datetime, late_after: timedelta | None
 ) -> dict[str, Any]:
-    """New runs in flight cancelled, legacy on, recovery runs, new deployment back on dev."""
+    """New runs in flight cancelled, legacy on, new deployment back on dev, recovery runs."""
     plan = record.plan
     legacy = svc.legacy
     dep = svc.deployments.deployment(plan["deployment"])
@@ -293,21 +376,19 @@ def _switch_back(
                 other.id, f"fail-back of {record.key}: the legacy flow owns prod again"
             )
             cancelled.append(other.id)
-    legacy_flow = legacy.find_flow(plan["legacy_name"], plan["legacy_project"])
-    legacy.set_schedule_active(legacy_flow.id)
-
-    missed = {run.id: run}
+    missed = {run.id: run}  # read before the deployment moves (the server drops its Late runs)
     for other in missed_runs(svc, dep.id, record, now, late_after):
         missed.setdefault(other.id, other)
     runs = sorted(missed.values(), key=_slot)
     if plan.get("recovery_runs", "each") == "latest":
         runs = runs[-1:]
+    shadow = return_to_shadow(svc, record)  # legacy on first, then the deployment on dev
     recoveries = []
     for failed in runs:
         slot = _slot(failed)
         params = recovery_parameters(plan.get("recovery") or {}, failed.parameters, slot)
         legacy_run = legacy.create_flow_run(
-            legacy_flow.id,
+            shadow["legacy_flow_id"],
             parameters=params,
             scheduled_start_time=slot,
             idempotency_key=f"{IDEMPOTENCY_PREFIX}{failed.id}",
@@ -322,18 +403,11 @@ def _switch_back(
             }
         )
 
-    moved = list((record.schedule_moved or {}).get("schedules") or [])
-    follow_record(svc, dep, "shadow", (plan.get("pools") or {}).get("dev"))
-    for entry in moved:
-        svc.deployments.set_schedule(dep.id, entry["id"], entry["schedule"])
     return {
-        "legacy_flow_id": legacy_flow.id,
-        "legacy_schedule": "active",
+        **shadow,
         "cancelled_runs": cancelled,
         "recovery_runs": recoveries,
         "legacy_owns_from": recoveries[0]["slot"] if recoveries else None,
-        "deployment": plan["deployment"],
-        "target_env": "dev",
         "failed_run_state": run.state_name,
     }
 

@@ -11,7 +11,9 @@ cannot make the new flow write a slot the legacy flow owns:
   decides, prod for an owned slot, else dev (the shadow's lake);
 - ``target_env=prod`` asked for a slot the flow does not own: refused at flow start;
 - a prod partition is checked again when it is committed: ownership lost meanwhile (a fail-back)
-  refuses the commit, so nothing of that run becomes visible in prod.
+  refuses the commit, so nothing of that run becomes visible in prod. The check and the publish
+  hold the flow's commit lock (:func:`prod_commit`), which a fail-back also takes to mark the
+  record ``failing_back``: a commit either completes before the flip, or sees it and refuses.
 
 Flows not under migration (no record) write where ``target_env`` (or ``TARGET_ENV``) says.
 """
@@ -19,12 +21,17 @@ Flows not under migration (no record) write where ``target_env`` (or ``TARGET_EN
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from flowlib.migration.model import PhaseRecord
 from flowlib.settings import TargetEnv, infra_env, resolve_lake, resolve_target_env
 
 log = logging.getLogger("flowlib.migration")
+
+COMMIT_LOCK_WAIT_SECONDS = 600.0
+"""How long a prod commit waits for a fail-back that holds the commit lock (it then refuses)."""
 
 
 class NotOwnerError(RuntimeError):
@@ -115,3 +122,28 @@ def check_prod_owner(slot: datetime, flow_name: str | None = None) -> None:
             f"commit to prod refused: {_why(record, slot)}. The run's files stay staged and "
             "invisible; the legacy flow loads this slot."
         )
+
+
+@contextmanager
+def prod_commit(slot: datetime, flow_name: str | None = None) -> Iterator[None]:
+    """Check ownership and publish a prod partition under the flow's commit lock.
+
+    The lock is a one-slot Prefect global concurrency limit (``flowlib-prod-commit:<project>:
+    <flow>``) that the fail-back holds while it marks the record ``failing_back``: the check
+    and the publish inside this block happen wholly before that flip or wholly after it (and
+    then the check refuses). Flows not under migration take no lock.
+
+    Raises:
+        NotOwnerError: The flow does not own the slot (checked with the lock held).
+        LimitTimeoutError: A fail-back held the lock longer than the wait; nothing published.
+    """
+    from flowlib.limits import commit_lock_name, exclusive
+
+    name = flow_name if flow_name is not None else current_flow_name()
+    record = _record_of(name)
+    if record is None:
+        yield
+        return
+    with exclusive(commit_lock_name(record.project, record.flow), COMMIT_LOCK_WAIT_SECONDS):
+        check_prod_owner(slot, name)  # re-reads the record, now that no flip is under way
+        yield

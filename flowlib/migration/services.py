@@ -11,6 +11,7 @@ import getpass
 import logging
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,11 +26,22 @@ from flowlib.migration.store import HistoryLog, LakeHistory, PhaseStore, Variabl
 
 log = logging.getLogger("flowlib.migration")
 ACTOR_VAR = "FLOWLIB_ACTOR"
+FLIP_WAIT_SECONDS = 300.0
+"""How long a fail-back waits for a prod commit in progress before it takes the holder for dead
+(a killed pod never releases its slot) and frees the commit lock; a publish takes seconds."""
+
+
+def server_commit_lock(project: str, flow: str) -> AbstractContextManager[None]:
+    """The flow's prod commit lock on the Prefect server (:func:`flowlib.limits.exclusive`)."""
+    from flowlib.limits import commit_lock_name, exclusive
+
+    return exclusive(commit_lock_name(project, flow), FLIP_WAIT_SECONDS, take_over=True)
 
 
 @dataclass
 class Services:
-    """The phase store, history, Prefect API, Prefect 1 API, notifier, manifests and clock."""
+    """The phase store, history, Prefect API, Prefect 1 API, notifier, manifests, clock, and
+    the lock a fail-back shares with the flow's prod commits (``commit_lock(project, flow)``)."""
 
     store: PhaseStore
     deployments: DeploymentOps
@@ -38,6 +50,7 @@ class Services:
     history: HistoryLog | None = None
     manifests_loader: Callable[[], Manifests] = Manifests.load
     now: Callable[[], datetime] = utcnow
+    commit_lock: Callable[[str, str], AbstractContextManager[None]] = server_commit_lock
     _legacy: Prefect1Client | None = field(default=None, repr=False)
     _manifests: Manifests | None = field(default=None, repr=False)
 

@@ -23,6 +23,8 @@ from flowlib.migration.store import with_event
 log = logging.getLogger("flowlib.migration")
 
 _KEEP = object()
+_KEPT_IN_PLAN = ("pools", "slots")
+"""Parts of the record's plan that live on the server only: a new manifest snapshot keeps them."""
 
 
 def phase_tags(tags: Sequence[str], phase: Phase) -> list[str]:
@@ -44,6 +46,42 @@ def follow_record(
     )
 
 
+def return_to_shadow(
+    services: Services,
+    record: PhaseRecord,
+    deployment: str | None = None,
+    legacy_name: str | None = None,
+    legacy_project: str | None = None,
+) -> dict[str, Any]:
+    """Give prod back to the legacy flow: its schedule on, then the new deployment on dev.
+
+    The legacy flow first, so that prod always has a writer; then the new deployment follows
+    the record as a shadow (dev pool and its job variables, ``phase:shadow``) and gets back the
+    schedules a cutover moved to the legacy slot. Shared by a rollback and a fail-back (which
+    cancels the runs in flight before and creates the recovery runs after). Names default to
+    the record's plan snapshot. Returns the details to record.
+    """
+    plan = record.plan
+    deployment = deployment or str(plan["deployment"])
+    legacy = services.legacy
+    legacy_flow = legacy.find_flow(
+        legacy_name or str(plan["legacy_name"]), legacy_project or str(plan["legacy_project"])
+    )
+    legacy.set_schedule_active(legacy_flow.id)
+    dep = services.deployments.deployment(deployment)
+    moved = list((record.schedule_moved or {}).get("schedules") or [])
+    follow_record(services, dep, "shadow", (plan.get("pools") or {}).get("dev"))
+    for entry in moved:
+        services.deployments.set_schedule(dep.id, entry["id"], entry["schedule"])
+    return {
+        "legacy_flow_id": legacy_flow.id,
+        "legacy_schedule": "active",
+        "deployment": deployment,
+        "target_env": "dev",
+        **({"schedule": "moved back from the legacy slot"} if moved else {}),
+    }
+
+
 def transition(
     services: Services,
     project: str,
@@ -61,13 +99,16 @@ def transition(
     handover: Any = _KEEP,
     failing_back: bool = False,
     pools: dict[str, str] | None = None,
+    slots: list[dict[str, Any]] | None = None,
 ) -> PhaseRecord:
     """Record a change of phase: the Variable first (the truth), then the lake history.
 
     ``handover`` (ISO UTC) is the first slot the new flow owns in prod (a cutover's);
     ``failing_back`` marks a fail-back in progress (the new flow owns no prod slot meanwhile;
     any transition without it clears it); ``pools`` (``{"dev": ..., "prod": ...}``) are the work
-    pools the deployment moves between, kept in the record's plan for the fail-back.
+    pools the deployment moves between, and ``slots`` the schedules (cron definitions) it runs
+    from the handover slot on: both kept in the record's plan for the fail-back (the watcher
+    expects a run for every slot of ``slots``).
 
     Raises:
         MigrationError: The transition is not one the tools make, and ``force`` is not set.
@@ -89,11 +130,13 @@ def transition(
         project=project, flow=flow, phase=phase, since=event.at, actor=actor
     )
     updated = with_event(base, event)
-    kept_pools = (record.plan.get("pools") if record else None) or {}
+    kept = {k: v for k, v in (record.plan if record else {}).items() if k in _KEPT_IN_PLAN}
     if plan is not None:
-        updated = replace(updated, plan=plan.snapshot(), flow_name=plan.flow_name)
-    if pools or kept_pools:
-        updated = replace(updated, plan={**updated.plan, "pools": dict(pools or kept_pools)})
+        updated = replace(updated, plan={**plan.snapshot(), **kept}, flow_name=plan.flow_name)
+    if pools:
+        updated = replace(updated, plan={**updated.plan, "pools": dict(pools)})
+    if slots is not None:
+        updated = replace(updated, plan={**updated.plan, "slots": [dict(s) for s in slots]})
     if schedule_moved is not _KEEP:
         updated = replace(updated, schedule_moved=schedule_moved)
     if handover is not _KEEP:

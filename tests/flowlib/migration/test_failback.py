@@ -9,6 +9,7 @@ running is ``test_failback_e2e.py``.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -24,12 +25,20 @@ SLOT = datetime(2026, 11, 26, 2, 20, tzinfo=UTC)
 
 @pytest.fixture
 def cut_over(svc, stub, validated, clock):
-    """products_snapshot and orders_incremental cut over at 12:00 on 2026-11-25."""
+    """products_snapshot and orders_incremental cut over at 12:00 on 2026-11-25.
+
+    The fake deployments have no scheduler creating a run per slot, so these tests, about the
+    runs they add, drop the slots the record expects (as records from before slots did);
+    missing slots are tried in ``test_a_slot_without_a_run_fails_back_once`` below.
+    """
     init_phases(actor="user:ops", services=svc)
     for flow in ("products_snapshot", "orders_incremental"):
         validated(svc, "sales", flow)
         [outcome] = cutover("sales", flow, actor="user:ops", move_to_legacy_slot=True, services=svc)
         assert outcome.status == "done"
+        record = svc.store.read("sales", flow)
+        assert [s["cron"] for s in record.plan["slots"]]  # the legacy slot it moved to
+        svc.store.write(replace(record, plan={k: v for k, v in record.plan.items() if k != "slots"}))
     clock.advance(days=1)
     return svc
 
@@ -200,3 +209,35 @@ def test_hook_only_acts_for_prod_deployment_runs_of_cut_over_flows(cut_over, mon
     assert outcome.details["recovery_runs"][0]["failed_run"] == run.id
     fx = SimpleNamespace(name="finance-fx-rates")  # not cut over: nothing happens
     assert failback_from_hook(fx, real, state) is None
+
+
+def test_a_slot_without_a_run_fails_back_once(svc, stub, validated, clock):
+    """The slot whose run was never created: the watcher fails back once and recovers it."""
+    init_phases(actor="user:ops", services=svc)
+    validated(svc, "sales", "products_snapshot")
+    [done] = cutover("sales", "products_snapshot", actor="user:ops", services=svc)
+    record = svc.store.read("sales", "products_snapshot")
+    assert record.plan["slots"] == [{"cron": "20 2 * * *", "timezone": "UTC"}]  # its own
+    first = record.handover_time.replace(hour=2, minute=20)  # 2026-11-26 02:20, after 02:00
+    prod_run(svc, state="COMPLETED", expected=first)
+    clock.now = first + timedelta(days=1, minutes=59)  # the next slot is 59 minutes overdue
+    assert watch(services=svc).outcomes == []  # its deadline (one hour) not passed yet
+    clock.advance(minutes=2)
+    [outcome] = watch(services=svc).outcomes
+    assert outcome.status == "done", outcome.message
+    [recovery] = outcome.details["recovery_runs"]
+    assert recovery["slot"] == "2026-11-27T02:20:00+00:00"
+    assert recovery["parameters"] == {"as_of": "2026-11-27"}
+    assert "no flow run for the slot 2026-11-27T02:20:00+00:00" in outcome.message + str(
+        svc.store.read("sales", "products_snapshot").reason
+    )
+    assert [c.input["idempotency_key"] for c in stub.calls_to("create_flow_run")] == [
+        f"flowlib-failback-missing-{record_dep(svc)}-20261127T022000Z"
+    ]
+    assert stub.flow("sales-products-snapshot").is_schedule_active
+    clock.advance(days=1)  # no longer cut over: nothing more is expected of the new flow
+    assert watch(services=svc).outcomes == []
+
+
+def record_dep(svc):
+    return svc.deployments.deployment(PRODUCTS).id
