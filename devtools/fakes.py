@@ -134,6 +134,8 @@ class FakeDeployments:
     deployments: dict[str, DeploymentInfo] = field(default_factory=dict)
     runs: list[tuple[str, RunInfo]] = field(default_factory=list)
     changes: list[tuple[str, Any]] = field(default_factory=list)
+    pools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Pinned job variables per work pool name (:meth:`pool_pins`)."""
 
     def add(
         self,
@@ -205,8 +207,9 @@ class FakeDeployments:
         parameters: dict[str, Any] | None = None,
         tags: Sequence[str] | None = None,
         work_pool_name: str | None = None,
+        job_variables: dict[str, Any] | None = None,
     ) -> None:
-        """Replace parameters, tags and/or the work pool."""
+        """Replace parameters, tags, the work pool and/or job variables."""
         info = self._by_id(deployment_id)
         updated = replace(
             info,
@@ -215,11 +218,19 @@ class FakeDeployments:
         )
         if work_pool_name is not None:
             updated = replace(updated, work_pool_name=work_pool_name)
+        if job_variables is not None:
+            updated = replace(updated, job_variables=dict(job_variables))
         self.deployments[info.name] = updated
         change = {"parameters": parameters, "tags": tags}
         if work_pool_name is not None:
             change["work_pool_name"] = work_pool_name
+        if job_variables is not None:
+            change["job_variables"] = job_variables
         self.changes.append(("update", change))
+
+    def pool_pins(self, pool_name: str) -> dict[str, Any]:
+        """The pool's pinned job variables (none unless set in :attr:`pools`)."""
+        return dict(self.pools.get(pool_name, {}))
 
     def cancel_flow_run(self, run_id: str, message: str) -> None:
         """Cancel a run that has not finished."""

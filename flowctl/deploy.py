@@ -192,6 +192,7 @@ async def follow_records(client: PrefectClient, prepared: list[Prepared]) -> lis
     decides; ``flowctl migration reconcile`` shows what else disagrees).
     """
     from flowlib.migration.model import TARGET_ENV_OF_PHASE, MigrationError
+    from flowlib.migration.prefect_api import pinned_variables
     from flowlib.migration.store import PHASE_PREFIX, parse_record, variables_with_prefix
     from flowlib.migration.transitions import phase_tags
 
@@ -203,6 +204,7 @@ async def follow_records(client: PrefectClient, prepared: list[Prepared]) -> lis
             continue  # `flowctl migration status` names it; the file is deployed as written
         records[str(found.plan.get("deployment"))] = found
     followed = []
+    pins: dict[str, dict[str, Any]] = {}
     for prep in prepared:
         record = records.get(f"{prep.dep.flow_name}/{prep.dep.name}")
         if record is None:
@@ -212,7 +214,15 @@ async def follow_records(client: PrefectClient, prepared: list[Prepared]) -> lis
         config["tags"] = phase_tags(config.get("tags") or [], record.phase)
         pool = (record.plan.get("pools") or {}).get(TARGET_ENV_OF_PHASE[record.phase] or "dev")
         if pool:
-            config["work_pool"] = {**(config.get("work_pool") or {}), "name": pool}
+            work_pool = {**(config.get("work_pool") or {}), "name": pool}
+            if pool not in pins:
+                pins[pool] = pinned_variables((await client.read_work_pool(pool)).base_job_template)
+            variables = dict(work_pool.get("job_variables") or {})
+            # the job variables the pool pins (namespace, secret, infra env) move with it
+            variables.update({k: v for k, v in pins[pool].items() if k in variables})
+            if variables:
+                work_pool["job_variables"] = variables
+            config["work_pool"] = work_pool
         followed.append(dataclasses.replace(prep, config=config))
     return followed
 

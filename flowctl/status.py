@@ -74,6 +74,7 @@ class DeploymentStatus:
     next_run: dict[str, Any] | None = None
     wave: int | None = None
     phase: str | None = None
+    handover: str | None = None
     problem: Problem | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -92,6 +93,7 @@ class DeploymentStatus:
             "next_run": self.next_run,
             "wave": self.wave,
             "phase": self.phase,
+            "handover": self.handover,
             "error": str(self.problem) if self.problem else None,
         }
 
@@ -139,8 +141,17 @@ COLUMNS: list[tuple[str, Callable[[DeploymentStatus], str | Text]]] = [
     ("active", _active_text),
     ("last run", lambda r: _run_text(r.last_run)),
     ("next run", lambda r: _run_text(r.next_run)),
-    ("phase", lambda r: r.phase or ("no record" if r.wave is not None else "—")),
+    ("phase", lambda r: _phase_text(r)),
 ]
+
+
+def _phase_text(row: DeploymentStatus) -> str:
+    """The recorded phase; a cut-over flow's with its handover slot (the first it owns in prod)."""
+    if row.phase is None:
+        return "no record" if row.wave is not None else "—"
+    if row.handover and row.phase in ("cutover", "decommissioned"):
+        return f"{row.phase} from {_time(row.handover)}"
+    return row.phase
 
 
 def recorded_phases(deps: Iterable[RepoDeployment]) -> tuple[dict[str, FlowStatus], list[str]]:
@@ -192,6 +203,7 @@ def fill_phases(rows: list[DeploymentStatus]) -> str | None:
         if plan is not None:
             row.wave = plan.wave
             row.phase = plan.phase
+            row.handover = plan.handover
     return "\n".join(notes) or None
 
 

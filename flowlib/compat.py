@@ -84,8 +84,9 @@ async def update_deployment_fields(
     parameters: dict[str, Any] | None = None,
     tags: list[str] | None = None,
     work_pool_name: str | None = None,
+    job_variables: dict[str, Any] | None = None,
 ) -> None:
-    """Change a deployment's parameters and/or tags, nothing else.
+    """Change a deployment's parameters, tags, work pool and/or job variables, nothing else.
 
     2.20's ``client.update_deployment(deployment)`` re-sends the whole deployment (and its legacy
     ``schedule`` field, refused with several schedules), so 2.x PATCHes only the changed fields;
@@ -99,6 +100,8 @@ async def update_deployment_fields(
         fields["tags"] = tags
     if work_pool_name is not None:
         fields["work_pool_name"] = work_pool_name
+    if job_variables is not None:
+        fields["job_variables"] = job_variables
     if not fields:
         return
     if PREFECT_MAJOR >= 3:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from flowlib import compat
-from flowlib.migration._aio import run_sync
+from flowlib._aio import run_sync
 
 RUN_LOCK_PREFIX = "flowlib-run"
 COMMIT_LOCK_PREFIX = "flowlib-prod-commit"
@@ -87,7 +87,7 @@ def free_limit(name: str) -> None:
         async with get_client() as client:
             await client.update_global_concurrency_limit(
                 name,
-                GlobalConcurrencyLimitUpdate(active_slots=0),  # type: ignore[call-arg,unused-ignore]
+                GlobalConcurrencyLimitUpdate(active_slots=0),  # type: ignore[arg-type,call-arg,unused-ignore]
             )
 
     run_sync(free)

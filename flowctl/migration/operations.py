@@ -210,7 +210,9 @@ def _cutover_one(
         [{"id": s.id, "schedule": s.schedule} for s in dep.schedules if s.active] if move else []
     )
     # the slots the new flow must run from the handover on (the watcher fails back a missed one)
-    slots = [dict(plan.legacy.slot or {})] if moved else [s.schedule for s in dep.schedules if s.active]
+    slots = (
+        [dict(plan.legacy.slot or {})] if moved else [s.schedule for s in dep.schedules if s.active]
+    )
     try:  # 2. legacy first: from the handover slot on it starts nothing
         svc.legacy.set_schedule_inactive(legacy_flow.id)
     except Exception as exc:
@@ -528,6 +530,15 @@ def drifts(svc: Services, plan: FlowPlan, record: PhaseRecord) -> list[str]:
     pool = (record.plan.get("pools") or {}).get(lake)
     if pool and dep.work_pool_name and dep.work_pool_name != pool:
         found.append(f"deployment on work pool {dep.work_pool_name}, record says {pool} ({lake})")
+    if pool:
+        pins = svc.deployments.pool_pins(pool)
+        wrong = [
+            f"{k}={dep.job_variables[k]} (pool {pool} pins {v})"
+            for k, v in sorted(pins.items())
+            if k in dep.job_variables and dep.job_variables[k] != v
+        ]
+        if wrong:
+            found.append(f"deployment job variables {', '.join(wrong)}")
     legacy_flow = svc.legacy.find_flow(plan.legacy.name, plan.legacy.project)
     should = record.phase in LEGACY_ACTIVE_PHASES
     if legacy_flow.is_schedule_active != should and record.phase != "decommissioned":

@@ -35,16 +35,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from flowlib._aio import run_sync
 from flowlib.migration.model import MigrationError, Outcome, PhaseRecord, Status, iso
 from flowlib.migration.notify import SUBJECT_PREFIX, error_summary
 from flowlib.migration.prefect_api import FINAL_FAILURE_STATES, RunInfo
 from flowlib.migration.recovery import recovery_parameters
 from flowlib.migration.services import Services, default_services, describe
 from flowlib.migration.transitions import announce, return_to_shadow, transition
+from flowlib.windows import utc_datetime
 
 log = logging.getLogger("flowlib.migration")
 
@@ -60,8 +61,8 @@ failed after it); only failures *after* the cutover count."""
 IDEMPOTENCY_PREFIX = "flowlib-failback-"
 MISSING_STATE = "MISSING"
 """The state type of a slot that got no flow run by its deadline (no run: nothing to read)."""
-MAX_SLOTS = 10_000
-"""At most this many slots per schedule are expected in one pass (a minutely cron for a week)."""
+MAX_SLOTS = 1000
+"""At most this many slots per schedule in one pass (Prefect's schedules check up to 1000)."""
 
 
 def _missed(run: RunInfo, now: datetime, late_after: timedelta | None) -> bool:
@@ -81,24 +82,29 @@ def _missed(run: RunInfo, now: datetime, late_after: timedelta | None) -> bool:
 def expected_slots(
     schedules: Sequence[Mapping[str, Any]], start: datetime, end: datetime
 ) -> list[datetime]:
-    """Every slot of the cron ``schedules`` from ``start`` to ``end`` (both included), in UTC."""
-    from croniter import croniter
+    """Every slot of the deployment ``schedules`` from ``start`` to ``end`` (included), in UTC.
 
+    ``schedules``: cron, interval or rrule definitions as JSON. The slots come from the Prefect
+    server's own schedule classes, those its scheduler creates runs from (2.20 and 3.x alike).
+    """
+    from prefect.server.schemas import schedules as server
+
+    kinds: dict[str, Any] = {
+        "cron": server.CronSchedule,
+        "interval": server.IntervalSchedule,
+        "rrule": server.RRuleSchedule,
+    }
     found: set[datetime] = set()
     for schedule in schedules:
-        if not schedule.get("cron"):
-            continue  # interval/rrule schedules: no expected slots (docs/cutover.md, Limits)
-        zone = ZoneInfo(str(schedule.get("timezone") or "UTC"))
-        slots = croniter(
-            str(schedule["cron"]),
-            start.astimezone(zone) - timedelta(seconds=1),
-            day_or=bool(schedule.get("day_or", True)),
-        )
-        for _ in range(MAX_SLOTS):
-            slot = slots.get_next(datetime).astimezone(UTC)
-            if slot > end:
-                break
-            found.add(slot)
+        kind = next((k for k in kinds if k in schedule), None)
+        if kind is None:
+            continue
+        parsed = kinds[kind](**schedule)
+
+        async def dates(parsed: Any = parsed) -> list[Any]:
+            return list(await parsed.get_dates(n=MAX_SLOTS, start=start, end=end))
+
+        found.update(utc_datetime(d) for d in run_sync(dates))
     return sorted(found)
 
 
@@ -155,8 +161,11 @@ def missed_runs(
     now: datetime,
     late_after: timedelta | None,
 ) -> list[RunInfo]:
-    """The deployment's prod runs that failed for good since the cutover, or stayed Late, and
-    the slots that got no run at all (:func:`missing_slots`)."""
+    """The prod runs that failed for good or stayed Late since the cutover; the missing slots.
+
+    A slot that got no run at all by its deadline comes as :func:`missing_run`
+    (:func:`missing_slots`).
+    """
     since = record.since_time
     watched = ["SCHEDULED", "RUNNING"] if late_after is not None else []
     states = [*FINAL_FAILURE_STATES, *watched]

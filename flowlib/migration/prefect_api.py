@@ -51,6 +51,7 @@ class DeploymentInfo:
     tags: tuple[str, ...] = ()
     schedules: tuple[ScheduleInfo, ...] = ()
     work_pool_name: str | None = None
+    job_variables: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target_env(self) -> str:
@@ -111,8 +112,13 @@ class DeploymentOps(Protocol):
         parameters: dict[str, Any] | None = None,
         tags: Sequence[str] | None = None,
         work_pool_name: str | None = None,
+        job_variables: dict[str, Any] | None = None,
     ) -> None:
-        """Replace a deployment's parameters, tags and/or work pool."""
+        """Replace a deployment's parameters, tags, work pool and/or job variables."""
+        ...
+
+    def pool_pins(self, pool_name: str) -> dict[str, Any]:
+        """The job variables a work pool allows one value of (its namespace, secret, ...)."""
         ...
 
     def cancel_flow_run(self, run_id: str, message: str) -> None:
@@ -197,6 +203,7 @@ class PrefectDeployments:
                     for s in schedules
                 ),
                 work_pool_name=getattr(dep, "work_pool_name", None),
+                job_variables=dict(getattr(dep, "job_variables", None) or {}),
             )
 
         return run_sync(read)
@@ -207,8 +214,9 @@ class PrefectDeployments:
         parameters: dict[str, Any] | None = None,
         tags: Sequence[str] | None = None,
         work_pool_name: str | None = None,
+        job_variables: dict[str, Any] | None = None,
     ) -> None:
-        """Replace a deployment's parameters, tags and/or work pool."""
+        """Replace a deployment's parameters, tags, work pool and/or job variables."""
         from prefect import get_client
 
         async def update() -> None:
@@ -219,9 +227,21 @@ class PrefectDeployments:
                     parameters=parameters,
                     tags=list(tags) if tags is not None else None,
                     work_pool_name=work_pool_name,
+                    job_variables=job_variables,
                 )
 
         run_sync(update)
+
+    def pool_pins(self, pool_name: str) -> dict[str, Any]:
+        """The variables of the pool's base job template whose schema allows a single value."""
+        from prefect import get_client
+
+        async def read() -> dict[str, Any]:
+            async with get_client() as client:
+                pool = await client.read_work_pool(pool_name)
+            return pinned_variables(pool.base_job_template)
+
+        return run_sync(read)
 
     def cancel_flow_run(self, run_id: str, message: str) -> None:
         """Cancel a run: ``Cancelling`` when running (its worker stops it), else ``Cancelled``."""
@@ -330,3 +350,17 @@ async def update_schedule(
     else:
         raise ValueError(f"not a schedule (cron, interval or rrule): {schedule!r}")
     await client.update_deployment_schedule(deployment_id, schedule_id, schedule=parsed)
+
+
+def pinned_variables(base_job_template: dict[str, Any]) -> dict[str, Any]:
+    """``{variable: value}`` for every job variable a pool's template allows one value of.
+
+    ``flowctl`` pins each infrastructure's pool to its own namespace, secret and infra env
+    (``enum: [value]``): a deployment moving to that pool must carry those values.
+    """
+    properties = (base_job_template.get("variables") or {}).get("properties") or {}
+    return {
+        name: spec["enum"][0]
+        for name, spec in properties.items()
+        if isinstance(spec, dict) and len(spec.get("enum") or []) == 1
+    }

@@ -40,8 +40,11 @@ def server_commit_lock(project: str, flow: str) -> AbstractContextManager[None]:
 
 @dataclass
 class Services:
-    """The phase store, history, Prefect API, Prefect 1 API, notifier, manifests, clock, and
-    the lock a fail-back shares with the flow's prod commits (``commit_lock(project, flow)``)."""
+    """What the migration operations use, in one object.
+
+    The phase store, history, Prefect API, Prefect 1 API, notifier, manifests, clock, and the
+    lock a fail-back shares with the flow's prod commits (``commit_lock(project, flow)``).
+    """
 
     store: PhaseStore
     deployments: DeploymentOps

@@ -39,10 +39,21 @@ def follow_record(
 
     Without ``target_env`` each run asks the record which lake it writes
     (:mod:`flowlib.migration.ownership`); the pool gives it that environment's credentials.
+    The job variables the pool pins (a Kubernetes pool's namespace, secret, infra env) move
+    with it, in the same update: the server refuses a deployment naming the other pool's.
     """
     parameters = {k: v for k, v in dep.parameters.items() if k != "target_env"}
+    job_variables = None
+    if pool:
+        pins = services.deployments.pool_pins(pool)
+        moved = {**dep.job_variables, **{k: v for k, v in pins.items() if k in dep.job_variables}}
+        job_variables = moved if moved != dep.job_variables else None
     services.deployments.update_deployment(
-        dep.id, parameters=parameters, tags=phase_tags(dep.tags, phase), work_pool_name=pool
+        dep.id,
+        parameters=parameters,
+        tags=phase_tags(dep.tags, phase),
+        work_pool_name=pool,
+        job_variables=job_variables,
     )
 
 

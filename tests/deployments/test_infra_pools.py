@@ -106,3 +106,45 @@ def test_a_local_worker_holds_only_its_own_lake_keys():
     assert prod["FLOWLIB_INFRA_ENV"] == "prod"
     assert prod["LAKE_PROD_ACCOUNT_KEY"] == "prod-key"
     assert not [k for k in prod if k.startswith("LAKE_DEV_") and k != "LAKE_DEV_ROOT"]
+
+
+def test_cutover_and_rollback_move_the_namespace_with_the_pool(
+    dev_values, prefect_api, monkeypatch
+):
+    """Kubernetes pools pin their namespace and secret: both move with the deployment.
+
+    A cutover that moved only the pool would leave the dev namespace on the prod pool (refused
+    by the server, or a prod job in the dev namespace); the rendered job says where it runs.
+    """
+    from devtools.fakes import reset_migration_state
+    from devtools.prefect1_stub import Prefect1Stub
+    from devtools.validation_reports import report_for
+    from flowctl.migration import cutover, init_phases, record_validation, rollback
+
+    deploy_project("sales", dev_values, server_env=prefect_api.env())  # dev pool, dev namespace
+    dev, prod = infra_pools(dev_values)
+    name = "sales-products-snapshot/products-snapshot"
+    reset_migration_state()
+    with Prefect1Stub() as stub:
+        stub.add_flow("sales-products-snapshot", "sales", parameters=["as_of", "sample"])
+        monkeypatch.setenv("PREFECT1_API_URL", stub.url)
+        init_phases("sales", actor="test")
+        record_validation("sales", "products_snapshot", report_for("sales/shop/products"))
+        pools = {"dev": dev.name, "prod": prod.name}
+        [done] = cutover("sales", "products_snapshot", actor="user:test", pools=pools)
+        assert done.status == "done" and "reconcile" not in done.message, done.message
+        found = api(lambda c: c.read_deployment_by_name(name))
+        assert found.work_pool_name == prod.name
+        assert found.job_variables["namespace"] == prod.namespace
+        template = api(lambda c: c.read_work_pool(prod.name)).base_job_template
+        manifest = render_job_manifest(found.job_variables, template)
+        assert manifest["metadata"]["namespace"] == prod.namespace
+        (container,) = manifest["spec"]["template"]["spec"]["containers"]
+        assert container["envFrom"] == [{"secretRef": {"name": prod.secret_name}}]
+
+        [back] = rollback("sales", "products_snapshot", actor="user:test")
+        assert back.status == "done", back.message
+        found = api(lambda c: c.read_deployment_by_name(name))
+        assert found.work_pool_name == dev.name
+        assert found.job_variables["namespace"] == dev.namespace
+    reset_migration_state()

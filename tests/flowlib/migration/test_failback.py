@@ -38,7 +38,8 @@ def cut_over(svc, stub, validated, clock):
         assert outcome.status == "done"
         record = svc.store.read("sales", flow)
         assert [s["cron"] for s in record.plan["slots"]]  # the legacy slot it moved to
-        svc.store.write(replace(record, plan={k: v for k, v in record.plan.items() if k != "slots"}))
+        plan = {k: v for k, v in record.plan.items() if k != "slots"}
+        svc.store.write(replace(record, plan=plan))
     clock.advance(days=1)
     return svc
 
@@ -216,6 +217,7 @@ def test_a_slot_without_a_run_fails_back_once(svc, stub, validated, clock):
     init_phases(actor="user:ops", services=svc)
     validated(svc, "sales", "products_snapshot")
     [done] = cutover("sales", "products_snapshot", actor="user:ops", services=svc)
+    assert done.status == "done", done.message
     record = svc.store.read("sales", "products_snapshot")
     assert record.plan["slots"] == [{"cron": "20 2 * * *", "timezone": "UTC"}]  # its own
     first = record.handover_time.replace(hour=2, minute=20)  # 2026-11-26 02:20, after 02:00

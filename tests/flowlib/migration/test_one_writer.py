@@ -14,6 +14,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
@@ -38,19 +39,33 @@ from flows.sales import products_snapshot as products
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def cut_over(prefect_api, lake_env, sources_env, monkeypatch):
+def cut_over_products(monkeypatch: pytest.MonkeyPatch, schedules_active: bool) -> Prefect1Stub:
     """products_snapshot validated and cut over on the real server; the stub is Prefect 1."""
     reset_migration_state()
     stub = Prefect1Stub().start()
     stub.add_flow("sales-products-snapshot", "sales", parameters=["as_of", "sample"])
     stub.add_flow("sales-orders-incremental", "sales", parameters=["window_start", "window_end"])
     monkeypatch.setenv("PREFECT1_API_URL", stub.url)
-    register_deployment("sales", "products_snapshot", schedules_active=False)
+    register_deployment("sales", "products_snapshot", schedules_active=schedules_active)
     init_phases("sales", actor="test")
     record_validation("sales", "products_snapshot", report_for("sales/shop/products"))
     [outcome] = cutover("sales", "products_snapshot", actor="user:test")
     assert outcome.status == "done", outcome.message
+    return stub
+
+
+@pytest.fixture
+def cut_over(prefect_api, lake_env, sources_env, monkeypatch):
+    """Cut over, its schedule inactive (the server's scheduler creates no run of its own)."""
+    stub = cut_over_products(monkeypatch, schedules_active=False)
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+def cut_over_scheduled(prefect_api, lake_env, sources_env, monkeypatch):
+    """Cut over with its schedule active: the record expects a run for each of its slots."""
+    stub = cut_over_products(monkeypatch, schedules_active=True)
     yield stub
     stub.close()
 
@@ -169,6 +184,18 @@ def test_set_env_on_a_flow_under_migration_is_refused(cut_over, prefect_api):
     assert "flowctl cutover -p sales -f products_snapshot" in text
 
 
+def test_flowctl_status_shows_the_handover_slot(cut_over, prefect_api):
+    env = {**os.environ, **load_environment("local"), "PREFECT_API_URL": prefect_api.api_url}
+    flowctl = [sys.executable, "-m", "flowctl", "status", "-p", "sales", "-f", "products_snapshot"]
+    shown = run(*flowctl, "--json", env=env)
+    [row] = json.loads(shown.stdout)["deployments"]
+    record = VariableStore().read("sales", "products_snapshot")
+    assert record is not None and record.handover
+    assert (row["phase"], row["handover"]) == ("cutover", record.handover), shown.stdout
+    table = run(*flowctl, env={**env, "COLUMNS": "250"})
+    assert f"cutover from {handover():%Y-%m-%d %H:%M} UTC" in table.stdout, table.stdout
+
+
 RACER = """
 import json, sys
 from flowlib.migration.failback import fail_back
@@ -231,3 +258,162 @@ def test_flows_not_under_migration_write_where_they_are_told(prefect_api, lake_e
     result = products.products_snapshot(target_env="prod", as_of=date(2026, 11, 24))
     assert result["target_env"] == "prod"  # no phase record: target_env decides, as before
     assert Path(lake_env["prod"].removeprefix("file://")).joinpath(result["files"][0]).exists()
+
+
+WATCHER = """
+import json, sys
+from datetime import datetime
+from flowlib.migration.failback import watch
+from flowlib.migration.services import default_services
+svc = default_services()
+svc.now = lambda: datetime.fromisoformat(sys.argv[1])  # the watcher's pass, a day ahead
+result = watch(actor=sys.argv[2], services=svc)
+print("OUTCOMES " + json.dumps([[o.status, o.message] for o in result.outcomes]))
+"""
+
+
+def test_a_slot_that_got_no_run_fails_the_flow_back_once(cut_over_scheduled, prefect_api, tmp_path):
+    """The schedule paused after the cutover: the next slot gets no run, and nothing fails.
+
+    Two watcher processes pass at once, after that slot's deadline: one fail-back, one legacy
+    recovery run for the slot, the legacy flow scheduled again.
+    """
+    from prefect import get_client
+    from prefect.states import Completed
+
+    from flowlib.migration._aio import run_sync
+    from flowlib.migration.prefect_api import PrefectDeployments
+
+    stub = cut_over_scheduled
+    record = VariableStore().read("sales", "products_snapshot")
+    assert record is not None
+    [expected] = record.plan["slots"]  # the deployment's own active schedule, from the cutover
+    assert expected["cron"] == "20 2 * * *"
+    dep = PrefectDeployments().deployment("sales-products-snapshot/products-snapshot")
+    first = handover().replace(minute=20)  # 02:20, the deployment's slot after the 02:00 handover
+    ran = create_flow_run(dep.id, first)
+
+    async def complete_then_pause() -> None:
+        async with get_client() as client:
+            await client.set_flow_run_state(UUID(ran), Completed(), force=True)
+            for schedule in await client.read_deployment_schedules(UUID(dep.id)):
+                # paused by hand: the server deletes its auto-scheduled runs, none is created
+                await client.update_deployment_schedule(UUID(dep.id), schedule.id, active=False)
+
+    run_sync(complete_then_pause)
+    missed = first + timedelta(days=1)
+    script = tmp_path / "watcher.py"
+    script.write_text(WATCHER)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PREFECT_API_URL": prefect_api.api_url}
+    at = (missed + timedelta(hours=1, minutes=1)).isoformat()
+    watchers = [
+        subprocess.Popen(
+            [sys.executable, str(script), at, actor],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for actor in ("watcher:a", "watcher:b")
+    ]
+    outputs = [p.communicate(timeout=240)[0] for p in watchers]
+    outcomes = [
+        outcome
+        for out in outputs
+        for line in out.splitlines()
+        if line.startswith("OUTCOMES ")
+        for outcome in json.loads(line.removeprefix("OUTCOMES "))
+    ]
+    assert [o[0] for o in outcomes].count("done") == 1, outputs
+    assert all(o[0] in ("done", "skipped") for o in outcomes), outputs
+    record = VariableStore().read("sales", "products_snapshot")
+    assert record is not None and record.phase == "shadow"
+    assert [e.action for e in record.events].count("failback") == 1
+    assert f"no flow run for the slot {missed.isoformat(timespec='seconds')}" in record.reason
+    assert stub.flow("sales-products-snapshot").is_schedule_active
+    [request] = [c.input for c in stub.calls_to("create_flow_run")]
+    assert request["parameters"] == {"as_of": missed.date().isoformat()}
+    assert request["idempotency_key"].endswith(f"-{missed:%Y%m%dT%H%M%SZ}")
+
+
+SLOW_COMMIT = """
+import sys, time
+from datetime import datetime
+from pathlib import Path
+from flowlib.migration.ownership import NotOwnerError, prod_commit
+slot, go = datetime.fromisoformat(sys.argv[1]), Path(sys.argv[2])
+try:
+    with prod_commit(slot, "sales-products-snapshot"):
+        print("HELD", time.time(), flush=True)
+        deadline = time.time() + 180
+        while not go.exists() and time.time() < deadline:  # until the fail-back is under way
+            time.sleep(0.1)
+        time.sleep(5)  # publishing, slowly
+        print("PUBLISHED", time.time(), flush=True)
+except NotOwnerError as exc:
+    print("REFUSED", time.time(), exc, flush=True)
+"""
+
+FLIP = """
+import sys, time
+from flowlib.migration.failback import fail_back
+print("READY", time.time(), flush=True)
+outcome = fail_back("sales", "products_snapshot", sys.argv[1], actor="hook:slow")
+print("FAILED_BACK", time.time(), outcome.status, outcome.message, flush=True)
+"""
+
+
+def test_a_fail_back_waits_for_a_commit_in_progress_and_refuses_the_next(
+    cut_over, prefect_api, tmp_path
+):
+    """Two real processes: a prod commit held open, and a fail-back starting in the middle.
+
+    The commit passes its ownership check, then publishes for 5 s once the fail-back process
+    has started. Without the commit lock the fail-back marks the record failing_back during
+    that publish (its recovery and the publish would overlap); with it, the flip waits until
+    the publish is done, and a commit after the flip is refused.
+    """
+    from flowlib.migration.prefect_api import PrefectDeployments
+
+    dep = PrefectDeployments().deployment("sales-products-snapshot/products-snapshot")
+    slot = handover() + timedelta(days=1, minutes=20)
+    failed = create_flow_run(dep.id, slot)
+    crash_flow_run(failed)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PREFECT_API_URL": prefect_api.api_url}
+    (tmp_path / "commit.py").write_text(SLOW_COMMIT)
+    (tmp_path / "flip.py").write_text(FLIP)
+    go = tmp_path / "go"
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, *args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    committer = start(str(tmp_path / "commit.py"), slot.isoformat(), str(go))
+    assert committer.stdout is not None
+    held = committer.stdout.readline()
+    assert held.startswith("HELD"), held + committer.communicate(timeout=60)[0]
+    flipper = start(str(tmp_path / "flip.py"), failed)
+    assert flipper.stdout is not None
+    ready = flipper.stdout.readline()
+    assert ready.startswith("READY"), ready + flipper.communicate(timeout=60)[0]
+    go.touch()  # the fail-back is starting: the commit publishes for the next 5 s
+    committed = held + committer.communicate(timeout=120)[0]
+    flipped = ready + flipper.communicate(timeout=240)[0]
+    [published] = [line for line in committed.splitlines() if line.startswith("PUBLISHED")]
+    [done] = [line for line in flipped.splitlines() if line.startswith("FAILED_BACK")]
+    assert done.split()[2] == "done", flipped
+    record = VariableStore().read("sales", "products_snapshot")
+    assert record is not None and record.phase == "shadow"
+    [start_event] = [e for e in record.events if e.action == "failback-start"]
+    flipped_at = datetime.fromisoformat(start_event.at).timestamp()  # whole seconds
+    assert flipped_at >= float(published.split()[1]) - 1, (committed, start_event.at)
+    later = start(str(tmp_path / "commit.py"), slot.isoformat(), str(go))
+    refused = later.communicate(timeout=120)[0]
+    assert "REFUSED" in refused and "commit to prod refused" in refused, refused
