@@ -1,27 +1,33 @@
 """Automatic fail-back: a cut-over flow that fails in production goes back to its legacy twin.
 
 When a run of a flow in ``cutover`` that writes prod fails for good (FAILED after its retries, or
-CRASHED), or stays Late past a grace period (no worker picked it up):
+CRASHED), stays Late past a grace period (no worker picked it up) or Running past a deadline, or
+when a slot the flow owns got no run at all by its deadline (:func:`missing_slots`):
 
-1. the legacy flow's schedule is re-activated (Prefect 1 ``set_schedule_active``);
-2. a legacy recovery run is created for each missed slot (Prefect 1 ``create_flow_run`` with the
+1. the record is marked ``failing_back`` and the new flow's runs in flight are cancelled;
+2. the legacy flow's schedule is re-activated (Prefect 1 ``set_schedule_active``), then the new
+   deployment follows the record on dev (pool, job variables, its own schedule):
+   :func:`flowlib.migration.transitions.return_to_shadow`, as a rollback;
+3. a legacy recovery run is created for each missed slot (Prefect 1 ``create_flow_run`` with the
    parameters that cover it, :mod:`flowlib.migration.recovery`, and the slot as its scheduled
    start), so no data is lost in the prod lake;
-3. the new deployment goes back to ``target_env: dev`` (and to its own schedule if a cutover moved
-   it to the legacy slot);
 4. the phase returns to ``shadow`` with the reason, and a notification goes out.
 
 Two triggers, either enough: the flows' ``on_failure``/``on_crashed`` hook
 (:func:`failback_from_hook`, in the flow-run process) and the watcher flow
 ``migration-failback-watcher`` (:func:`watch`, every few minutes, for runs whose process died
-and ran no hook, runs Running past their deadline, and Late runs). Both may fire, for the same
-run or for different runs of one flow; **one fail-back per flow and cutover**:
+and ran no hook, runs Running past their deadline, Late runs, and slots with no run). Both may
+fire, for the same run or for different runs of one flow; **one fail-back per flow and
+cutover**:
 
 - a claim Variable per flow and cutover (created atomically) lets only one actor work; the
   others skip, and once it is done the phase is ``shadow``: a later attempt is skipped too;
-- the record is marked ``failing_back`` first: from that moment the new flow owns no prod slot
-  (:mod:`flowlib.migration.ownership`), so a run still in flight cannot commit to prod; such runs
-  are then cancelled (a cancellation runs no failure hook, and is no failure for the watcher);
+- the record is marked ``failing_back`` first, holding the flow's commit lock
+  (``Services.commit_lock``, shared with :func:`flowlib.migration.ownership.prod_commit`): from
+  that moment the new flow owns no prod slot, so a run still in flight cannot commit to prod,
+  and a commit already past its check has finished; such runs are then cancelled (a
+  cancellation runs no failure hook, and is no failure for the watcher), and their slots
+  recovered;
 - Prefect 1's ``idempotency_key`` (``flowlib-failback-<run id>``) makes a repeated recovery run
   request return the first run; re-activating a schedule and moving a deployment are idempotent.
 
@@ -364,7 +370,11 @@ def _fail_back(
 def _switch_back(
     svc: Services, record: PhaseRecord, run: RunInfo, now: datetime, late_after: timedelta | None
 ) -> dict[str, Any]:
-    """New runs in flight cancelled, legacy on, new deployment back on dev, recovery runs."""
+    """New runs in flight cancelled, legacy on, new deployment back on dev, recovery runs.
+
+    The recovery runs cover every missed slot from the handover on: the failed run's, the
+    other failed, Late and missing ones, and those of the runs cancelled here.
+    """
     plan = record.plan
     legacy = svc.legacy
     dep = svc.deployments.deployment(plan["deployment"])
@@ -384,10 +394,13 @@ def _switch_back(
             svc.deployments.cancel_flow_run(
                 other.id, f"fail-back of {record.key}: the legacy flow owns prod again"
             )
-            cancelled.append(other.id)
+            cancelled.append(other)
     missed = {run.id: run}  # read before the deployment moves (the server drops its Late runs)
     for other in missed_runs(svc, dep.id, record, now, late_after):
         missed.setdefault(other.id, other)
+    for other in cancelled:  # a cancelled run's slot, if the new flow owned it, is missed too
+        if _slot(other) >= record.handover_time:
+            missed.setdefault(other.id, other)
     runs = sorted(missed.values(), key=_slot)
     if plan.get("recovery_runs", "each") == "latest":
         runs = runs[-1:]
@@ -414,7 +427,7 @@ def _switch_back(
 
     return {
         **shadow,
-        "cancelled_runs": cancelled,
+        "cancelled_runs": [c.id for c in cancelled],
         "recovery_runs": recoveries,
         "legacy_owns_from": recoveries[0]["slot"] if recoveries else None,
         "failed_run_state": run.state_name,

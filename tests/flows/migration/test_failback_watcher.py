@@ -211,3 +211,87 @@ def test_watcher_run_fails_when_a_fail_back_fails(prefect_api, monkeypatch):
     monkeypatch.setattr(module, "watch", lambda **_: Result())
     with pytest.raises(FailbackFailed, match="fail-back failed for sales/products_snapshot"):
         failback_watcher(late_after_minutes=0)
+
+
+CANCEL_POOL = "failback-cancel-test"
+
+
+def test_a_fail_back_cancels_a_prod_run_in_flight_under_a_real_worker(
+    prefect_api, lake_env, sources_env, monkeypatch, tmp_path
+):
+    """A real process worker runs the cut-over flow for a slot it owns in prod; another run of
+    the flow crashed. The fail-back cancels the run in flight (the worker kills its process),
+    its slot gets a legacy recovery run like the crashed one's, and the cancellation triggers
+    no second fail-back: one fail-back event, one notification, the watcher finds nothing."""
+    from prefect import get_client
+
+    from flowlib.migration._aio import run_sync
+    from flowlib.migration.failback import watch
+    from flowlib.migration.store import VariableStore
+
+    ensure_work_pool(CANCEL_POOL, "process", server_env=prefect_api.env())
+    with cut_over_flow(monkeypatch, work_pool=CANCEL_POOL) as (stub, receiver, deployment_id):
+        record = VariableStore().read("sales", "products_snapshot")
+        assert record is not None
+        # a prod slot the flow owns, tomorrow: its run starts now, as a backfill would
+        owned_slot = record.handover_time.replace(minute=20) + timedelta(days=1)
+        owned = owned_slot.date()
+        sources_env.inject_fault("/shop/v1/products", "slow", count=1000, delay=120)
+        in_flight = create_flow_run(deployment_id, owned_slot)  # its expected start: the slot
+
+        async def due_now() -> None:
+            from prefect.states import Scheduled
+
+            async with get_client() as client:
+                await client.set_flow_run_state(in_flight, Scheduled(), force=True)
+
+        run_sync(due_now)
+        crashed = create_flow_run(deployment_id, SLOT + timedelta(days=2))
+        crash_flow_run(crashed)
+        log_path = tmp_path / "worker.log"
+        log = log_path.open("w")
+        worker = subprocess.Popen(
+            [prefect_cli(), "worker", "start", "--pool", CANCEL_POOL],
+            cwd=tmp_path,
+            env={**os.environ, "PREFECT_WORKER_QUERY_SECONDS": "2"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            run = flow_run(in_flight)
+            while not (run.state_name == "Running" and run.infrastructure_pid):
+                assert worker.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, f"never Running: {run.state_name}"
+                time.sleep(0.5)
+                run = flow_run(in_flight)
+            outcome = fail_back("sales", "products_snapshot", crashed, actor="hook:crashed")
+            assert outcome.status == "done", outcome.message
+            assert outcome.details["cancelled_runs"] == [in_flight]
+            deadline = time.monotonic() + 120
+            while run.state_type.value not in ("CANCELLED", "CRASHED", "FAILED", "COMPLETED"):
+                assert time.monotonic() < deadline, (run.state_name, log_path.read_text()[-3000:])
+                time.sleep(0.5)
+                run = flow_run(in_flight)
+            time.sleep(3)  # room for any hook of the cancelled process to act
+        finally:
+            worker.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=30)
+            if worker.poll() is None:
+                worker.kill()
+            log.close()
+            sources_env.clear_faults()
+
+        assert run.state_name == "Cancelled", (run.state_name, log_path.read_text()[-3000:])
+        record = VariableStore().read("sales", "products_snapshot")
+        assert record is not None and record.phase == "shadow"
+        assert [e.action for e in record.events].count("failback") == 1
+        assert watch(late_after=None).outcomes == []  # nothing left for the watcher
+        requests = [c.input for c in stub.calls_to("create_flow_run")]
+        assert sorted(r["parameters"]["as_of"] for r in requests) == sorted(
+            [(SLOT + timedelta(days=2)).date().isoformat(), owned.isoformat()]
+        )
+        receiver.wait_for(lambda m: "fail-back sales/products_snapshot" in m.text)
+        time.sleep(1)
+        assert sum("fail-back" in m.text for m in receiver.messages()) == 1
