@@ -16,9 +16,9 @@ import typer
 
 from flowctl.common import FlowctlError, JsonOption, out, print_json
 from flowctl.migrate import stops_on_bad_input
+from flowlib._aio import run_sync
 from flowlib.catalog import SourceContract, source_contracts
 from flowlib.limits import SOURCE_LIMIT_PREFIX, source_limit_name
-from flowlib.migration._aio import run_sync
 
 limits_app = typer.Typer(
     name="limits",

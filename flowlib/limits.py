@@ -28,7 +28,7 @@ from contextlib import ExitStack, contextmanager
 from typing import Any, Literal
 
 from flowlib import compat
-from flowlib.migration._aio import run_sync
+from flowlib._aio import run_sync
 
 RUN_LOCK_PREFIX = "flowlib-run"
 SOURCE_LIMIT_PREFIX = "flowlib-source"
