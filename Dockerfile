@@ -73,7 +73,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     HOME=/home/flowlib \
     PYTHONUNBUFFERED=1 \
-    PYTHONDONTWRITEBYTECODE=1
+    PYTHONDONTWRITEBYTECODE=1 \
+    ARROW_DEFAULT_MEMORY_POOL=system
 WORKDIR /opt/flowlib
 # Numeric, so Kubernetes' runAsNonRoot can verify it. Code and venv stay root-owned (read-only).
 USER 10001:10001

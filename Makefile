@@ -21,7 +21,7 @@ SAMPLE_API_PORT ?= 8765
 TEST_EXTRA :=
 -include make/*.mk
 
-.PHONY: help setup lint format test test-line pytest test-unit test-integration demo sample-api bench-ingest bench-validate chromium clean
+.PHONY: help setup lint format test test-line pytest test-unit test-integration demo sample-api bench-ingest bench-validate chromium prometheus clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,11 @@ setup: $(STAMP) node_modules/.package-lock.json .venv-legacy/.stamp ## Install e
 chromium: ## Install Debian's chromium (the browser test of the validation artifact; needs root)
 	@command -v chromium >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
+prometheus: ## Install Debian's prometheus and promtool when missing (the metrics test scrapes flowctl with it; apt-get, root)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }; }
+
 lint: $(STAMP) ## ruff (lint + format check), mypy, and the layers (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -59,7 +64,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 test-unit: setup ## Offline unit tests (seconds)
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
-test-integration: setup ## Integration tests against real services
+test-integration: setup prometheus ## Integration tests against real services
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 test: ## The whole suite on Prefect 2, then Prefect 3: lint, unit and integration tests, image
@@ -70,7 +75,7 @@ test: ## The whole suite on Prefect 2, then Prefect 3: lint, unit and integratio
 
 test-line: setup lint pytest $(TEST_EXTRA) ## The whole suite on one Prefect line (PREFECT=2|3)
 
-pytest: setup ## Every pytest test (unit and integration), two workers
+pytest: setup prometheus ## Every pytest test (unit and integration), two workers
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 demo: setup ## Legacy flows fill the prod lake, migrated flows the dev lake, then validate (UI=1: keep the Prefect UI up until Ctrl-C)

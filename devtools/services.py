@@ -32,6 +32,7 @@ __all__ = [
     "free_port",
     "prefect_cli",
     "prefect_server",
+    "sync_source_limits",
     "wait_http",
 ]
 
@@ -157,11 +158,18 @@ class PrefectServer:
 
 @contextmanager
 def prefect_server(
-    home: Path | None = None, timeout: float = 120, ui: bool = False, port: int = 0
+    home: Path | None = None,
+    timeout: float = 120,
+    ui: bool = False,
+    port: int = 0,
+    source_limits: bool = True,
 ) -> Iterator[PrefectServer]:
     """Start a real Prefect server (SQLite) on a free port (or ``port``); stop it on exit.
 
     ``ui``: also serve the Prefect UI (for people, and for the browser test of the artifact).
+    ``source_limits``: create the source APIs' global concurrency limits from their contracts
+    (``flowctl limits sync``), as an operator does once per server: flow runs that report to a
+    server refuse to call a source whose limit is missing (docs/sources.md, "Limits").
     """
     port = port or free_port()
     home = home or Path(tempfile.mkdtemp(prefix="prefect-home-"))
@@ -191,10 +199,22 @@ def prefect_server(
         except ServiceError as exc:
             tail = (home / "server.log").read_text(errors="replace")[-2000:]
             raise ServiceError(f"prefect server did not start: {exc}\n{tail}") from exc
+        if source_limits:
+            sync_source_limits(api_url)
         yield PrefectServer(api_url=api_url, home=home, ui=ui)
     finally:
         _stop(proc)
         log.close()
+
+
+def sync_source_limits(api_url: str) -> None:
+    """``flowctl limits sync`` against the server at ``api_url``, in this process."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flowctl.limits import sync_limits
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        sync_limits()
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

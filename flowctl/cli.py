@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from flowctl import deploy, diff, migrate, operate, scaffold, status, validate
+from flowctl import deploy, diff, limits, migrate, operate, scaffold, status, validate
 from flowctl.convert import cli as convert_cli
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app.command("health")(migrate.health_command)
 app.command("metrics")(migrate.metrics_command)
 app.command("alerts")(migrate.alerts_command)
 app.add_typer(migrate.migration_app)
+app.add_typer(limits.limits_app)
 app.add_typer(scaffold.new_app)
 app.command("convert")(convert_cli.convert_command)
 app.add_typer(convert_cli.legacy_app)

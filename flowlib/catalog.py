@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import flows
+from flowlib.http import SourceSpec
 from flowlib.lake import Dataset
 
 NOT_FLOW_MODULES = frozenset({"sources"})
@@ -73,4 +74,29 @@ def flow_modules(project: str | None = None) -> list[FlowModule]:
                 continue
             module = importlib.import_module(f"flows.{proj}.{info.name}")
             found.append(FlowModule(project=proj, name=info.name, module=module))
+    return found
+
+
+@dataclass(frozen=True)
+class SourceContract:
+    """A source API's contract and where it is declared (``flows/<project>/sources.py``)."""
+
+    project: str
+    module: str
+    spec: SourceSpec
+
+
+def source_contracts(project: str | None = None) -> list[SourceContract]:
+    """Every ``SourceSpec`` the projects' ``sources`` modules declare, in project order."""
+    found = []
+    for proj in [project] if project else projects():
+        try:
+            module = importlib.import_module(f"flows.{proj}.sources")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"flows.{proj}.sources":
+                raise
+            continue
+        for value in vars(module).values():
+            if isinstance(value, SourceSpec):
+                found.append(SourceContract(proj, module.__name__, value))
     return found

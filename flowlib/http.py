@@ -4,7 +4,9 @@ httpx with explicit (connect, read) timeouts; retries with exponential backoff a
 connection errors, 429 and 5xx, honouring ``Retry-After``; page-number, cursor and ``Link``-header
 pagination; bearer-token or API-key auth; and a per-source limit on concurrent requests (plus an
 optional request rate) shared by every task of the process, so the mapped tasks of one flow run
-never exceed it together.
+never exceed it together; and, for a source whose contract declares ``global_concurrency``, one
+slot of its Prefect global concurrency limit per request, so all flow runs together never exceed
+that (:func:`flowlib.limits.source_slot`).
 
 High-volume flows read pages with :meth:`SourceClient.batches`: each page's body is parsed straight
 into an Arrow batch (no Python object per record) and dropped before the next page is fetched, so
@@ -19,6 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -28,6 +31,7 @@ import orjson
 import pyarrow as pa
 
 from flowlib.arrow import json_to_batch, page_memory_pool, records_to_batch
+from flowlib.limits import LimitTimeoutError, SourceLimitError, source_slot
 from flowlib.settings import SourceSettings, env_prefix, source_settings, source_token
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -50,11 +54,20 @@ class SourceError(RuntimeError):
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """A source API's contract: its name (the settings prefix) and how it authenticates."""
+    """A source API's contract: name (the settings prefix), auth, and its global concurrency.
+
+    The global concurrency is how many requests the API takes at once from all flow runs
+    together.
+    ``global_concurrency`` becomes the Prefect global concurrency limit ``flowlib-source:<name>``
+    (``flowctl limits sync``); every request of every run holds one of its slots
+    (:func:`flowlib.limits.source_slot`). ``None``: not declared, which ``flowctl limits sync``
+    refuses.
+    """
 
     name: str
     auth: Literal["bearer", "header", "none"] = "bearer"
     auth_header: str = "Authorization"
+    global_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -267,7 +280,7 @@ class SourceClient:
         for attempt in range(attempts):
             wait: float | None = None
             try:
-                with self._limiter.semaphore:
+                with self._limiter.semaphore, self._server_slot(url, page):
                     self._limiter.wait_for_slot()
                     response = self._get(url, params)
                     if response.is_success:
@@ -308,6 +321,22 @@ class SourceClient:
             )
             self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _server_slot(self, url: str, page: str) -> Iterator[None]:
+        """A slot of the source's Prefect global concurrency limit, across every flow run.
+
+        Taken inside the process's own limit (so a run queues for the server's slots with at
+        most ``max_concurrency`` requests), for contracts that declare ``global_concurrency``.
+        """
+        if self.spec.global_concurrency is None:
+            yield
+            return
+        try:
+            with source_slot(self.spec.name, self.settings.slot_timeout_seconds):
+                yield
+        except (SourceLimitError, LimitTimeoutError) as exc:
+            raise SourceError(self.spec.name, url, page, str(exc)) from exc
 
     def get_json(self, url: str, params: Mapping[str, Any] | None, page: str) -> Any:
         """GET and parse JSON; a body that is not JSON fails with the URL and page."""

@@ -310,6 +310,7 @@ class SourceSettings(BaseSettings):
     max_attempts: int = 6
     backoff_seconds: float = 0.5
     max_backoff_seconds: float = 60.0
+    slot_timeout_seconds: float = 600.0  # waiting for a slot of the source's server-side limit
 
 
 def env_prefix(source: str) -> str:

@@ -50,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH:MODE:COUNT[:ARG]",
         help="arm a fault at start (repeatable); ARG is Retry-After for 429, delay for slow",
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds every data request takes before it is answered (a remote API's latency)",
+    )
     parser.add_argument("--log-requests", action="store_true", help="log each request to stderr")
     parser.add_argument(
         "--exit-with-parent",
@@ -87,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             orders_per_hour=args.orders_per_hour,
             transactions_per_day=args.transactions_per_day,
             faults=tuple(args.fault),
+            latency=args.latency,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

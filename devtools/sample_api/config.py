@@ -37,6 +37,8 @@ class SampleApiConfig:
         orders_per_hour: Orders created per hour, evenly spaced from 2026-01-01T00:00:00Z.
         transactions_per_day: Ledger transactions per date.
         faults: Faults armed when the server starts (as with ``--fault``).
+        latency: Seconds every data request takes before it is answered, as a remote API's
+            would (tests of concurrency limits need requests that overlap).
     """
 
     shop_token: str = DEFAULT_SHOP_TOKEN
@@ -45,6 +47,7 @@ class SampleApiConfig:
     orders_per_hour: int = DEFAULT_ORDERS_PER_HOUR
     transactions_per_day: int = DEFAULT_TRANSACTIONS_PER_DAY
     faults: tuple[Fault, ...] = ()
+    latency: float = 0.0
 
     def __post_init__(self) -> None:
         """Fail at start-up rather than on the first request."""
@@ -59,6 +62,8 @@ class SampleApiConfig:
                 f"transactions_per_day must be in 0..{_MAX_TRANSACTIONS_PER_DAY}: "
                 f"{self.transactions_per_day}"
             )
+        if not 0 <= self.latency <= 60:
+            raise ValueError(f"latency must be in 0..60 seconds: {self.latency}")
         object.__setattr__(self, "faults", tuple(self.faults))
 
     def to_args(self) -> list[str]:
@@ -69,6 +74,7 @@ class SampleApiConfig:
             f"--products={self.products}",
             f"--orders-per-hour={self.orders_per_hour}",
             f"--transactions-per-day={self.transactions_per_day}",
+            f"--latency={self.latency:g}",
         ]
         for fault in self.faults:
             arg = {"429": fault.retry_after, "slow": fault.delay}.get(fault.mode.value)

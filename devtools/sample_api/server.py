@@ -121,7 +121,25 @@ class RequestStats:
     """
 
     _counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    _in_flight: dict[str, int] = field(default_factory=dict)
+    _in_flight_max: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def started(self, source: str) -> None:
+        """A request to ``source`` (``shop``, ``ledger``) is being answered; keep the maximum."""
+        with self._lock:
+            now = self._in_flight.get(source, 0) + 1
+            self._in_flight[source] = now
+            self._in_flight_max[source] = max(now, self._in_flight_max.get(source, 0))
+
+    def finished(self, source: str) -> None:
+        """The request's answer is ready; counted before it is sent.
+
+        The client's wait for a reply always covers this interval, so a client-side limit
+        bounds what is counted.
+        """
+        with self._lock:
+            self._in_flight[source] = self._in_flight.get(source, 1) - 1
 
     def record(self, path: str, status: int) -> None:
         """Count one answered request."""
@@ -134,13 +152,15 @@ class RequestStats:
         """Return ``{"requests": {path: {status: n}}, "total": n}`` (a copy)."""
         with self._lock:
             requests = {path: dict(counts) for path, counts in sorted(self._counts.items())}
+            in_flight_max = dict(sorted(self._in_flight_max.items()))
         total = sum(sum(counts.values()) for counts in requests.values())
-        return {"requests": requests, "total": total}
+        return {"requests": requests, "total": total, "in_flight_max": in_flight_max}
 
     def reset(self) -> None:
-        """Forget all counts."""
+        """Forget all counts and maxima (requests in flight stay counted)."""
         with self._lock:
             self._counts.clear()
+            self._in_flight_max = {k: v for k, v in self._in_flight.items() if v}
 
 
 # --------------------------------------------------------------------------------------------
@@ -430,7 +450,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(self._admin(request))
             return
         started = time.perf_counter()
-        response = self._serve(request)
+        source = request.path.strip("/").split("/", 1)[0]
+        self.server.stats.started(source)
+        try:
+            if self.server.config.latency:
+                time.sleep(self.server.config.latency)
+            response = self._serve(request)
+        finally:
+            self.server.stats.finished(source)
         elapsed_ms = (time.perf_counter() - started) * 1000
         # Lets a benchmark tell server time from client time without instrumenting either.
         timing = ("Server-Timing", f"app;dur={elapsed_ms:.1f}")

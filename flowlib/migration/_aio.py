@@ -1,6 +1,8 @@
-"""``run_sync`` for the migration modules (it lives in :mod:`flowlib._aio`, below them)."""
+"""``run_sync`` for the migration modules.
 
-from __future__ import annotations
+It lives in :mod:`flowlib._aio`, used by :mod:`flowlib.limits` too, which the HTTP path imports:
+no import cycle through here.
+"""
 
 from flowlib._aio import run_sync
 

@@ -350,7 +350,7 @@ def test_bad_input_names_file_line_and_deployment_and_the_rest_is_deployed(
 
 def test_a_deployment_the_server_refuses_fails_alone_with_exit_1(pools, files, tmp_path) -> None:
     env = write_env(tmp_path / "k8s.env", FLOWLIB_WORK_POOL=K8S_POOL)
-    files.edit("finance", "      memory_limit: 1408Mi\n", "      memory_limit: lots\n")
+    files.edit("finance", "      memory_limit: 1152Mi\n", "      memory_limit: lots\n")
     report = by_name(
         run_json("deploy", "--yes", "--env-file", env, *files.args("finance"), code=1), files
     )

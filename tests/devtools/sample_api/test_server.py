@@ -433,7 +433,19 @@ def test_stats_count_per_path_and_status(api, client):
     }
     assert stats["total"] == 5
     api.reset_stats()
-    assert api.stats() == {"requests": {}, "total": 0}
+    assert api.stats() == {"requests": {}, "total": 0, "in_flight_max": {}}
+
+
+def test_stats_count_the_most_requests_in_flight_per_source():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with SampleApi.start_in_thread(latency=0.3) as slow, httpx.Client(base_url=slow.url) as c:
+        with ThreadPoolExecutor(3) as pool:
+            list(pool.map(lambda _: c.get("/ledger/v1/fx-rates", params={"date": DATE}), range(3)))
+        c.get("/shop/v1/products", params={"as_of": DATE}, headers=slow.shop_headers)
+        assert slow.stats()["in_flight_max"] == {"ledger": 3, "shop": 1}
+        slow.reset_stats()
+        assert slow.stats()["in_flight_max"] == {}
 
 
 def test_server_timing_header(api, client):

@@ -68,7 +68,7 @@ def test_env_check_vars_reads_the_build_step(doc):
 def test_repository_files_load_with_anchors_and_merges_resolved():
     found = {(d.project, d.name): d for d in deployments()}
     transactions = found[("finance", "transactions-daily")]
-    assert transactions.job_variables["memory_limit"] == "1408Mi"  # the merge key's override
+    assert transactions.job_variables["memory_limit"] == "1152Mi"  # the merge key's override
     assert transactions.job_variables["image"] == "{{ $FLOWLIB_IMAGE }}"  # merged from small
     assert transactions.work_pool["work_queue_name"] == "finance"
     assert found[("sales", "orders-incremental")].module_name == "orders_incremental"
