@@ -1,4 +1,4 @@
-"""Real local services for tests, the demo and benchmarks: Azurite and a Prefect server.
+"""Real local services for tests, the demo and benchmarks: Azurite, PostgreSQL, a Prefect server.
 
 Each starter picks a free port, waits until the service answers and stops it on exit. A missing
 tool fails with the command that installs it, never with a skip.
@@ -13,10 +13,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
@@ -24,12 +25,15 @@ from flowctl.deployments.prefect_cli import prefect_cli
 from flowlib import REPO_ROOT
 
 __all__ = [
+    "DATABASES",
     "REPO_ROOT",
     "Azurite",
+    "Postgres",
     "PrefectServer",
     "ServiceError",
     "azurite",
     "free_port",
+    "postgres",
     "prefect_cli",
     "prefect_server",
     "sync_source_limits",
@@ -136,13 +140,165 @@ def azurite(workdir: Path | None = None) -> Iterator[Azurite]:
         shutil.rmtree(location, ignore_errors=True)
 
 
+# What a Prefect server keeps its data in: SQLite (the embedded default: demo, `make test`) or
+# PostgreSQL (what production runs; `make test-postgres`, `make bench-deploy DB=postgres`).
+Database = Literal["sqlite", "postgres"]
+DATABASES: tuple[Database, ...] = ("sqlite", "postgres")
+POSTGRES_TOOLS = "make postgres-tools"  # installs Debian's postgresql package (make/postgres.mk)
+
+
+@dataclass(frozen=True)
+class Postgres:
+    """A running throwaway PostgreSQL cluster with one database, ``prefect``, trust auth."""
+
+    host: str
+    port: int
+    user: str
+    database: str
+    directory: Path  # data, socket and log; removed on stop
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL a Prefect server takes (``PREFECT_API_DATABASE_CONNECTION_URL``)."""
+        return f"postgresql+asyncpg://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def postgres_bindir() -> Path:
+    """The directory of ``initdb`` and ``pg_ctl`` (Debian keeps them off PATH, per version).
+
+    ``FLOWLIB_POSTGRES_BIN`` overrides it (another distribution, a local build).
+    """
+    override = os.environ.get("FLOWLIB_POSTGRES_BIN")
+    candidates = [Path(override)] if override else []
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    if not override:
+        candidates += found
+        on_path = shutil.which("pg_ctl")
+        if on_path:
+            candidates.append(Path(on_path).resolve().parent)
+    for bindir in candidates:
+        if all((bindir / tool).exists() for tool in ("initdb", "pg_ctl", "createdb")):
+            return bindir
+    where = f"FLOWLIB_POSTGRES_BIN={override}" if override else "/usr/lib/postgresql/*/bin or PATH"
+    raise ServiceError(
+        f"PostgreSQL's initdb, pg_ctl and createdb were not found ({where}): run "
+        f"`{POSTGRES_TOOLS}` (apt-get install postgresql), or point FLOWLIB_POSTGRES_BIN at them."
+    )
+
+
+def _as_postgres_user(cmd: Sequence[str]) -> list[str]:
+    """The command as the ``postgres`` user when we are root; else unchanged.
+
+    ``initdb`` and ``postgres`` refuse to run as root: as root they run as ``postgres`` (the
+    user Debian's package creates) through ``runuser``.
+    """
+    if os.geteuid() != 0:
+        return list(cmd)
+    runuser = shutil.which("runuser")
+    if runuser is None:
+        raise ServiceError("running as root without `runuser` (util-linux): cannot start postgres")
+    try:
+        import pwd
+
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise ServiceError(
+            f"running as root and there is no `postgres` user to run PostgreSQL as: "
+            f"run `{POSTGRES_TOOLS}` (Debian's package creates it)"
+        ) from exc
+    return [runuser, "-u", "postgres", "--", *cmd]
+
+
+def _run(cmd: Sequence[str], what: str) -> None:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise ServiceError(f"{what} failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
+
+
+@contextmanager
+def postgres(workdir: Path | None = None, *, durable: bool = False) -> Iterator[Postgres]:
+    """Start a PostgreSQL cluster on a free port in a fresh temp directory; stop and remove it.
+
+    The cluster listens on 127.0.0.1 only, trusts local connections (a throwaway, no password)
+    and holds one database, ``prefect``, owned by the user ``prefect``. ``durable=False`` (tests)
+    turns fsync and synchronous commit off: a cluster that is deleted at the end need not
+    survive a power cut, and the shared CI machine's disk is then not the bottleneck; concurrency
+    and locking behave as in production. ``durable=True`` keeps PostgreSQL's defaults (benchmarks).
+
+    The directory is made with its own ``mkdtemp`` (under ``workdir`` or the system temp dir),
+    since pytest's per-user temp dirs are closed to the ``postgres`` user.
+    """
+    bindir = postgres_bindir()
+    root = Path(tempfile.mkdtemp(prefix="flowlib-pg-", dir=workdir))
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, user="postgres")
+        # the cluster's user must reach the directory: every parent has to be traversable
+        for parent in root.parents:
+            if parent.stat().st_mode & 0o001 == 0:
+                shutil.rmtree(root, ignore_errors=True)
+                raise ServiceError(
+                    f"{parent} is not traversable by the postgres user: give postgres() a "
+                    "workdir under a world-traversable directory (the default, the system "
+                    "temp dir, is)"
+                )
+    port = free_port()
+    user, database = "prefect", "prefect"
+    options = [
+        f"-p {port}",
+        f"-k {root}",  # the unix socket beside the data, not in /var/run/postgresql
+        "-c listen_addresses=127.0.0.1",
+        "-c max_connections=200",  # a Prefect server's pools, several servers' worth
+    ]
+    if not durable:
+        options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+    pg_ctl = str(bindir / "pg_ctl")
+    started = False
+    try:
+        _run(
+            _as_postgres_user(
+                [str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8"]
+            ),
+            "initdb",
+        )
+        _run(
+            _as_postgres_user(
+                [
+                    *(pg_ctl, "-D", str(data), "-l", str(root / "postgres.log")),
+                    *("-w", "-t", "60", "-o", " ".join(options), "start"),
+                ]
+            ),
+            f"pg_ctl start (log: {root / 'postgres.log'})",
+        )
+        started = True
+        _run(
+            [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, database],
+            "createdb",
+        )
+        yield Postgres(host="127.0.0.1", port=port, user=user, database=database, directory=root)
+    finally:
+        if started:
+            subprocess.run(
+                _as_postgres_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]),
+                capture_output=True,
+                check=False,
+            )
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @dataclass(frozen=True)
 class PrefectServer:
-    """A running ``prefect server start`` with its own SQLite database."""
+    """A running ``prefect server start`` with its own database (SQLite or PostgreSQL)."""
 
     api_url: str
     home: Path
     ui: bool = False
+    db: Database = "sqlite"
+    database_url: str = ""  # PREFECT_API_DATABASE_CONNECTION_URL (trust auth: no secret in it)
 
     @property
     def ui_url(self) -> str:
@@ -163,14 +319,42 @@ def prefect_server(
     ui: bool = False,
     port: int = 0,
     source_limits: bool = True,
+    db: Database = "sqlite",
+    durable: bool = False,
 ) -> Iterator[PrefectServer]:
-    """Start a real Prefect server (SQLite) on a free port (or ``port``); stop it on exit.
+    """Start a real Prefect server on a free port (or ``port``); stop it on exit.
 
     ``ui``: also serve the Prefect UI (for people, and for the browser test of the artifact).
     ``source_limits``: create the source APIs' global concurrency limits from their contracts
     (``flowctl limits sync``), as an operator does once per server: flow runs that report to a
     server refuse to call a source whose limit is missing (docs/sources.md, "Limits").
+    ``db``: ``sqlite`` (a file in ``home``, Prefect's embedded default) or ``postgres`` (a
+    PostgreSQL cluster of its own, :func:`postgres`, stopped after the server; ``durable`` is
+    passed to it).
     """
+    if db not in DATABASES:
+        raise ValueError(f"db={db!r}: expected one of {', '.join(DATABASES)}")
+    with ExitStack() as stack:
+        if db == "postgres":
+            database_url = stack.enter_context(postgres(durable=durable)).url
+        else:
+            home = home or Path(tempfile.mkdtemp(prefix="prefect-home-"))
+            database_url = f"sqlite+aiosqlite:///{home}/prefect.db"
+        yield stack.enter_context(
+            _prefect_server(home, timeout, ui, port, db, database_url, source_limits)
+        )
+
+
+@contextmanager
+def _prefect_server(
+    home: Path | None,
+    timeout: float,
+    ui: bool,
+    port: int,
+    db: Database,
+    database_url: str,
+    source_limits: bool,
+) -> Iterator[PrefectServer]:
     port = port or free_port()
     home = home or Path(tempfile.mkdtemp(prefix="prefect-home-"))
     home.mkdir(parents=True, exist_ok=True)
@@ -178,7 +362,7 @@ def prefect_server(
     env.update(
         {
             "PREFECT_HOME": str(home),
-            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home}/prefect.db",
+            "PREFECT_API_DATABASE_CONNECTION_URL": database_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_UI_ENABLED": "true" if ui else "false",
             "PREFECT_LOGGING_LEVEL": "WARNING",
@@ -201,7 +385,7 @@ def prefect_server(
             raise ServiceError(f"prefect server did not start: {exc}\n{tail}") from exc
         if source_limits:
             sync_source_limits(api_url)
-        yield PrefectServer(api_url=api_url, home=home, ui=ui)
+        yield PrefectServer(api_url=api_url, home=home, ui=ui, db=db, database_url=database_url)
     finally:
         _stop(proc)
         log.close()

@@ -113,7 +113,8 @@ class Report:
     applied: bool
     outcomes: list[Outcome] = field(default_factory=list)
     file_problems: list[Problem] = field(default_factory=list)
-    writes: dict[str, int] = field(default_factory=dict)  # limit reached, 503s retried
+    writes: dict[str, int] = field(default_factory=dict)  # limit reached, peak, 503s retried
+    trials: list[tuple[int, float]] = field(default_factory=list)  # (limit, writes/s) per window
 
     def __repr__(self) -> str:  # short: asyncio may repr the task holding it
         return f"Report({self.api_url!r}, {dict(self.counts())})"
@@ -140,6 +141,7 @@ class Report:
             "dry_run": not self.applied,
             "summary": {s: self.counts()[s] for s in STATUSES},
             "writes": self.writes,
+            "write_trials": [list(t) for t in self.trials],
             "deployments": [o.as_json(self.applied) for o in self.outcomes],
             "problems": [str(p) for p in self.problems],
         }
@@ -396,7 +398,12 @@ async def plan(
                 finish(outcome)
 
             await asyncio.gather(*(write(o) for o in to_write))
-            report.writes = {"at_once": limiter.limit, "retried_503": limiter.conflicts}
+            report.writes = {
+                "at_once": limiter.limit,
+                "peak": limiter.peak,
+                "retried_503": limiter.conflicts,
+            }
+            report.trials = [(limit, round(rate, 1)) for limit, rate in limiter.trials]
 
     return _sorted(report, selection)
 
@@ -490,8 +497,9 @@ def print_report(report: Report, *, title: str) -> None:
     console.print(table)
     if report.writes:
         console.print(
-            f"writes: {report.writes['at_once']} at once at the end, "
-            f"{report.writes['retried_503']} retried after a 503 (server busy)",
+            f"writes: {report.writes['at_once']} at once at the end (tried up to "
+            f"{report.writes['peak']}), {report.writes['retried_503']} retried after a 503 "
+            "(server busy)",
             highlight=False,
             style="dim",
         )

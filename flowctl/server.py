@@ -235,6 +235,7 @@ class WriteLimiter:
         self.conflicts = 0  # 503s seen (each retried)
         self.best: tuple[float, int] | None = None  # (writes per second, limit)
         self.settled = self.fixed
+        self.trials: list[tuple[int, float]] = []  # (limit, writes per second) of each window
         self._condition = asyncio.Condition()
         self._window_start: float | None = None
         self._window_done = 0
@@ -256,6 +257,11 @@ class WriteLimiter:
                 self._adapt()
             self._condition.notify_all()
 
+    @property
+    def peak(self) -> int:
+        """The highest limit tried (the limit climbed this far before settling)."""
+        return max([self.limit, *(limit for limit, _ in self.trials)])
+
     def busy(self) -> None:
         """The server asked to slow down (429): fewer writes at once from now on."""
         if not self.fixed:
@@ -266,6 +272,7 @@ class WriteLimiter:
         now = asyncio.get_running_loop().time()
         rate = self._window_done / max(now - (self._window_start or now), 1e-6)
         self._window_start, self._window_done = now, 0
+        self.trials.append((self.limit, rate))
         if self.best is None or rate > self.best[0] * 1.1:
             self.best = (rate, self.limit)
             if self.limit < self.maximum:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from devtools.fakes import reset_migration_state
 from devtools.worker import worker_environment
 from flowctl.deployments import DeployError, deploy_project, load_environment
 from flowctl.deployments.jobs import infra_pools, render_job_manifest
@@ -30,6 +31,7 @@ def api(call):
 @pytest.fixture(scope="module")
 def dev_values(prefect_api) -> dict[str, str]:
     """deployments/dev.env with this test's own pool names; both pools created as make does."""
+    reset_migration_state()  # no phase record left by another file's test on this server
     values = {
         **load_environment("dev"),
         "FLOWLIB_WORK_POOL_DEV": "keys-test-k8s-dev",

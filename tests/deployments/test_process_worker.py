@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 import pyarrow.parquet as pq
 import pytest
 
+from devtools.fakes import reset_migration_state
 from devtools.services import REPO_ROOT, prefect_cli
 from flowctl.deployments import deploy_project, ensure_work_pool, load_environment
 
@@ -41,6 +42,7 @@ def api(call):
 def test_products_snapshot_runs_on_a_process_worker_and_lands_in_the_lake(
     prefect_api, sources_env, lake_env, tmp_path
 ):
+    reset_migration_state()  # no phase record left by another file's test on this server
     ensure_work_pool(POOL, "process", server_env=prefect_api.env())
     values = {
         **load_environment("local"),

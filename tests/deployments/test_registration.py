@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from devtools.fakes import reset_migration_state
 from flowctl.deployments import (
     KUBERNETES_TEMPLATE,
     DeployError,
@@ -48,6 +49,7 @@ def deployments_in_pool(pool: str) -> list[Any]:
 @pytest.fixture(scope="module")
 def registered(prefect_api) -> dict[str, str]:
     """The Kubernetes pool from infra/, then `prefect deploy --all` of every project (dev.env)."""
+    reset_migration_state()  # no phase record left by another file's test on this server
     ensure_work_pool(K8S_POOL, "kubernetes", KUBERNETES_TEMPLATE, server_env=prefect_api.env())
     values = {**load_environment("dev"), "FLOWLIB_WORK_POOL": K8S_POOL}
     for project in project_files():

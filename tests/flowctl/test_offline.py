@@ -173,7 +173,8 @@ def _run_writes(limiter: WriteLimiter, count: int, write) -> int:
 def test_the_write_limit_climbs_where_writes_overlap_and_not_where_they_queue() -> None:
     parallel = WriteLimiter(maximum=16, window=4)  # a server that takes writes side by side
     _run_writes(parallel, 120, lambda: asyncio.sleep(0.02))
-    assert parallel.limit == 16
+    assert parallel.limit == 16 and parallel.peak == 16
+    assert [limit for limit, _ in parallel.trials][:5] == [1, 2, 4, 8, 16]  # the climb, shown
 
     lock = asyncio.Lock()
 
@@ -183,7 +184,7 @@ def test_the_write_limit_climbs_where_writes_overlap_and_not_where_they_queue() 
 
     serial = WriteLimiter(maximum=16, window=4)
     _run_writes(serial, 80, one_at_a_time)
-    assert serial.settled and serial.limit <= 2
+    assert serial.settled and serial.limit <= 2 and serial.peak <= 4
 
     fixed = WriteLimiter(3)
     assert _run_writes(fixed, 20, lambda: asyncio.sleep(0.001)) == 3 and fixed.limit == 3

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from devtools.services import REPO_ROOT, PrefectServer, prefect_server
+from devtools.services import REPO_ROOT, Database, PrefectServer, prefect_server
 from flowctl.deployments import deploy_project, deployments, load_environment, project_files
 from flowctl.deployments.jobs import load_base_job_template
 from flowctl.server import jsonable
@@ -32,9 +32,14 @@ IGNORED_IN_SCHEDULES = {"id", "created", "updated", "deployment_id"}
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[PrefectServer]]:
-    """Two fresh servers, started side by side."""
-    managers = [prefect_server(home=tmp_path_factory.mktemp(f"server-{n}")) for n in "ab"]
+def servers(
+    tmp_path_factory: pytest.TempPathFactory, prefect_db: Database
+) -> Iterator[list[PrefectServer]]:
+    """Two fresh servers, started side by side, on the suite's database (FLOWLIB_TEST_DB)."""
+    managers = [
+        prefect_server(home=tmp_path_factory.mktemp(f"server-{n}"), db=prefect_db, timeout=300)
+        for n in "ab"
+    ]
     with ThreadPoolExecutor(2) as pool:
         futures = [pool.submit(m.__enter__) for m in managers]
     started = [m for m, f in zip(managers, futures, strict=True) if f.exception() is None]
