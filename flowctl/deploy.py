@@ -415,12 +415,20 @@ def _sorted(report: Report, selection: Selection) -> Report:
 
 
 class _Writer:
-    """Writes deployments through one client; each flow is created once."""
+    """Writes deployments through one client; each flow is created once.
+
+    The first write naming a work queue goes alone: Prefect's server (2.20.27) creates a missing
+    queue with a check then an insert, so two deployments naming one new queue at once make one
+    of them fail with 409 (``uq_work_queue__work_pool_id_name``) on PostgreSQL. SQLite, one write
+    at a time, never shows it (benchmarks/README.md, bench-deploy on PostgreSQL).
+    """
 
     def __init__(self, client: PrefectClient, flow_ids: dict[str, Any]) -> None:
         self.client = client
         self.flow_ids = dict(flow_ids)
         self.locks: dict[str, asyncio.Lock] = {}
+        self.queue_locks: dict[tuple[Any, Any], asyncio.Lock] = {}
+        self.queues_ready: set[tuple[Any, Any]] = set()
 
     async def flow_id(self, flow_name: str) -> Any:
         lock = self.locks.setdefault(flow_name, asyncio.Lock())
@@ -430,6 +438,19 @@ class _Writer:
         return self.flow_ids[flow_name]
 
     async def write(self, outcome: Outcome) -> None:
+        want = outcome.desired
+        assert want is not None
+        queue = (want.work_pool_name, want.fields.get("work_queue_name"))
+        if queue not in self.queues_ready:
+            async with self.queue_locks.setdefault(queue, asyncio.Lock()):
+                if queue not in self.queues_ready:
+                    await self._write(outcome)
+                    if outcome.status != "failed":
+                        self.queues_ready.add(queue)
+                    return
+        await self._write(outcome)
+
+    async def _write(self, outcome: Outcome) -> None:
         want = outcome.desired
         assert want is not None
         try:

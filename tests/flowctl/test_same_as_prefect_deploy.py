@@ -143,3 +143,44 @@ def test_flowctl_deploy_registers_what_prefect_deploy_registers(servers) -> None
         again = flowctl(server, "diff", "--values", "dev", "--json")
         assert again.returncode == 0, again.stdout + again.stderr
         assert json.loads(again.stdout)["summary"]["unchanged"] == count
+
+
+RACE_FILE = """\
+name: queue-race
+prefect-version: 2.20.27
+pull:
+  - prefect.deployments.steps.set_working_directory:
+      directory: /opt/flowlib
+deployments:
+"""
+RACE_ENTRY = """\
+  - name: race-{i:02d}
+    entrypoint: flows/sales/products_snapshot.py:products_snapshot
+    work_pool:
+      name: race-pool
+      work_queue_name: queue-{queue}
+"""
+
+
+def test_deployments_naming_one_new_queue_side_by_side_all_land(
+    tmp_path: Path, prefect_db: Database
+) -> None:
+    """Prefect's server makes a missing work queue with a check, then an insert: on PostgreSQL
+    two deployments naming one new queue at once made one of them fail with 409 (24 of 300 in
+    bench-deploy). flowctl writes the first deployment of each queue alone."""
+    path = tmp_path / "queue-race" / "prefect.yaml"
+    path.parent.mkdir()
+    entries = [RACE_ENTRY.format(i=i, queue=i % 3) for i in range(48)]
+    path.write_text(RACE_FILE + "".join(entries), encoding="utf-8")
+    with prefect_server(home=tmp_path / "server", db=prefect_db, timeout=300) as server:
+        from prefect.client.schemas.actions import WorkPoolCreate
+
+        on(server, lambda c: c.create_work_pool(WorkPoolCreate(name="race-pool", type="process")))
+        result = flowctl(
+            server, "deploy", "--yes", "--json", "--concurrency", "16", "--prefect-file", str(path)
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        report = json.loads(result.stdout)
+        assert report["summary"] == {"created": 48, "updated": 0, "unchanged": 0, "failed": 0}
+        queues = on(server, lambda c: c.read_work_queues(work_pool_name="race-pool"))
+        assert {q.name for q in queues} >= {"queue-0", "queue-1", "queue-2"}
