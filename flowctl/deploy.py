@@ -563,6 +563,8 @@ def deploy_command(
             report = _run_with_progress(
                 selection, loader, apply=not dry_run, concurrency=concurrency, quiet=as_json
             )
+            if not dry_run:
+                _sync_source_limits()
     except FlowctlError as exc:
         raise fail(exc) from exc
     if as_json:
@@ -570,6 +572,20 @@ def deploy_command(
     else:
         print_report(report, title="flowctl deploy" + (" --dry-run" if dry_run else ""))
     raise typer.Exit(exit_code(report.problems))
+
+
+def _sync_source_limits() -> None:
+    """Create or update the sources' global concurrency limits (``flowctl limits sync``).
+
+    A flow run that reports to a server refuses to call a source whose limit is missing, so the
+    deploy that brings a flow makes its source's limit too. Idempotent; said on stderr.
+    """
+    from flowctl.limits import sync_limits
+
+    done = [o for o in sync_limits() if o.action in ("created", "updated")]
+    if done:
+        listed = ", ".join(f"{o.name} {o.action} (limit {o.limit})" for o in done)
+        err().print(f"source limits: {listed}")
 
 
 def _run_with_progress(
