@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak seed {args.seed}: {plan.slots} slots of {slot_seconds:.0f} s, in {workdir}")
     for fault in plan.faults:
         print(f"  fault at slot {fault.slot}: {fault.kind}")
-    print(f"  cutover after slots {plan.cutover_after}, decommission after {plan.decommission_after}")
+    print(
+        f"  cutover after slots {plan.cutover_after}, decommission after {plan.decommission_after}"
+    )
     sys.stdout.flush()
     verdicts: list[Any] = []
 
@@ -57,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"VIOLATION {violation}", file=sys.stderr)
     print(f"soak took {time.monotonic() - began:.0f} s; journal {workdir / 'journal.json'}")
     print(verdict.line)
-    (workdir / "result.json").write_text(json.dumps({"line": verdict.line}) + "\n") if workdir.exists() else None
+    (workdir / "result.json").write_text(
+        json.dumps({"line": verdict.line}) + "\n"
+    ) if workdir.exists() else None
     return 0 if verdict.ok else 1
 
 

@@ -58,7 +58,7 @@ class Verdict:
 
     @property
     def line(self) -> str:
-        """``soak: S slots, F faults, missing 0, double-written 0, partial 0, max fail-back N s``."""
+        """``soak: S slots, F faults, missing M, double-written D, partial P, …``."""
         return (
             f"soak: {self.slots} slots, {self.faults} faults, missing {self.missing}, "
             f"double-written {self.double_written}, partial {self.partial}, "
@@ -188,7 +188,9 @@ def owner_intervals(events: list[Mapping[str, Any]]) -> list[tuple[datetime, dat
     return spans
 
 
-def check(journal: Mapping[str, Any], fetch: Callable[[date], Rows], bound_slots: float = 2) -> Verdict:
+def check(
+    journal: Mapping[str, Any], fetch: Callable[[date], Rows], bound_slots: float = 2
+) -> Verdict:
     """Judge a soak from its journal, the lakes and the source; see the module docstring."""
     slots = journal["slots"]
     dataset = journal["dataset"]
@@ -235,11 +237,16 @@ def check(journal: Mapping[str, Any], fetch: Callable[[date], Rows], bound_slots
             sides.add("new")
         if stamp in legacy_wrote:
             sides.add("legacy")
-        expected = "new" if any(a <= slot and (b is None or slot < b) for a, b in spans) else "legacy"
+        expected = (
+            "new" if any(a <= slot and (b is None or slot < b) for a, b in spans) else "legacy"
+        )
         if len(sides) > 1:
             bad("double", f"{where}: written by both sides (legacy runs {legacy_wrote[stamp]})")
         elif sides != {expected}:
-            bad("double", f"{where}: written by {sides or 'nobody known'}, the phase names {expected}")
+            bad(
+                "double",
+                f"{where}: written by {sides or 'nobody known'}, the phase names {expected}",
+            )
         served = fetch(day)
         differs = same_data(rows_of(part.files), served)
         if differs:

@@ -68,6 +68,7 @@ class VirtualClock:
     now: datetime = field(default_factory=lambda: slot_time(0))
 
     def __call__(self) -> datetime:
+        """The current soak time."""
         return self.now
 
     def at(self, index: int, hour: float) -> None:
@@ -106,6 +107,7 @@ class ServerProcess:
                 "PREFECT_LOGGING_LEVEL": "WARNING",
                 # the soak's scheduler creates the runs at the compressed slots
                 "PREFECT_API_SERVICES_SCHEDULER_ENABLED": "false",
+                "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",  # its 3.x name
             }
         )
         env.pop("PREFECT_API_URL", None)
@@ -359,13 +361,21 @@ class Soak:
         """Whether the stub holds a legacy run not finished yet."""
         return any(r.state in ("Scheduled", "Running") for r in self.stub.runs.values())
 
+    def busy(self) -> bool:
+        """Whether a flow-run process still runs (a failed run's hooks run after its state)."""
+        return any(
+            "devtools.localrun" in _cmdline(pid)
+            for worker in self.workers.values()
+            for pid in _descendants(worker.pid)
+        )
+
     def wait_runs(self, run_ids: list[str], deadline: float, on_poll: Any = None) -> None:
         """Until the runs are final and the legacy agent is idle, or the deadline."""
         while time.monotonic() < deadline:
             states = [self.run_state(r) for r in run_ids]
             if on_poll is not None:
                 on_poll(states)
-            if all(t in FINAL for t, _ in states) and not self.legacy_busy():
+            if all(t in FINAL for t, _ in states) and not self.legacy_busy() and not self.busy():
                 return
             time.sleep(0.5)
 
@@ -405,10 +415,10 @@ class Soak:
             cmd, cwd=REPO_ROOT, env={**os.environ, **self.values}, capture_output=True, text=True
         )
         out = " ".join((proc.stdout + proc.stderr).split())
+        refused = proc.returncode != 0
         return self.note(
-            "set-env-past-gate", slot=index, expect="refused", refused=proc.returncode != 0,
-            output=out[-300:],
-        )  # fmt: skip
+            "set-env-past-gate", slot=index, expect="refused", refused=refused, output=out[-300:]
+        )
 
     def _stale_redeploy(self, index: int) -> dict[str, Any]:
         from flowctl.deployments import deploy_project
@@ -465,9 +475,12 @@ class Soak:
             )
         self.journal["faults"].append(
             self.note(
-                "rerun-and-backfill", slot=index, rerun=rerun, backfill=backfill,
+                "rerun-and-backfill",
+                slot=index,
+                rerun=rerun,
+                backfill=backfill,
                 legacy_rerun_slot=slot_time(0).isoformat(),
-            )  # fmt: skip
+            )
         )
         return [rerun, backfill]
 
@@ -500,8 +513,13 @@ class Soak:
 
         assert self.shadow_since is not None
         first = max(self.shadow_since, index - 2)
-        options = ValidationOptions(
-            flows=(DATASET,), since=DAY0 + timedelta(first), until=DAY0 + timedelta(index)
+        from flowlib.migration.validations import validation_rules
+
+        options = ValidationOptions(  # as `flowctl validate`: the manifests' rules and slots
+            flows=(DATASET,),
+            since=DAY0 + timedelta(first),
+            until=DAY0 + timedelta(index),
+            rules=validation_rules(),
         )
         report = validate_lakes(self.roots["prod"], self.roots["dev"], options).to_dict()
         record_validations(report, actor="soak-validation", services=self.services())
@@ -519,7 +537,11 @@ class Soak:
             self.journal["actions"].append(
                 self.note("watcher", slot=index, status=outcome.status, message=outcome.message)
             )
-        self.wait_runs([], time.monotonic() + 4 * self.slot_seconds)  # recovery runs
+        # a fail-back takes seconds, a slot is a day: it ends before the next slot (bounded)
+        deadline = time.monotonic() + max(4 * self.slot_seconds, 120)
+        while time.monotonic() < deadline and (self.raw_record() or {}).get("failing_back"):
+            time.sleep(0.5)
+        self.wait_runs([], deadline)  # and its recovery runs
         phase = self.phase()
         if phase in ("shadow", "validated"):
             if self.shadow_since is None:
@@ -529,8 +551,13 @@ class Soak:
             self.shadow_since = None
         self.clock.at(index, 15)
         if index in self.plan.cutover_after:
-            [outcome] = cutover(
-                PROJECT, FLOW, actor="soak", services=self.services(), pools=self.pools
+            [outcome] = cutover(  # its schedule to the legacy slot: recoveries keep the stamp
+                PROJECT,
+                FLOW,
+                actor="soak",
+                services=self.services(),
+                pools=self.pools,
+                move_to_legacy_slot=True,
             )
             self.journal["actions"].append(
                 self.note("cutover", slot=index, status=outcome.status, message=outcome.message)

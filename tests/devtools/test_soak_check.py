@@ -36,6 +36,10 @@ def slot(index: int) -> datetime:
     return datetime(day.year, day.month, day.day, 2, tzinfo=UTC)
 
 
+def iso(index: int) -> str:
+    return slot(index).isoformat()
+
+
 def stamp(index: int) -> str:
     return slot(index).strftime("%Y%m%dT%H%M%S")
 
@@ -91,7 +95,11 @@ def soak(tmp_path: Path) -> dict[str, Any]:
     history.mkdir(parents=True)
     events = [
         {"action": "set-phase", "phase": "shadow", "at": "x"},
-        {"action": "cutover", "phase": "cutover", "details": {"handover_slot": slot(2).isoformat()}},
+        {
+            "action": "cutover",
+            "phase": "cutover",
+            "details": {"handover_slot": slot(2).isoformat()},
+        },
         {
             "action": "failback",
             "phase": "shadow",
@@ -117,9 +125,7 @@ def soak(tmp_path: Path) -> dict[str, Any]:
             {"slot": 3, "kind": "stale-redeploy", "expect": "refused", "refused": True},
         ],
         "legacy_runs": legacy_runs,
-        "new_runs": [
-            {"id": "failed-run", "name": "failed-run", "end_time": failed_at.isoformat()}
-        ],
+        "new_runs": [{"id": "failed-run", "name": "failed-run", "end_time": failed_at.isoformat()}],
     }
 
 
@@ -227,4 +233,6 @@ def test_the_fault_schedule_replays_from_its_seed():
         "rerun-and-backfill",
         "server-restart",
     }
-    assert [f.to_dict() for f in build_plan(7).faults] != [f.to_dict() for f in build_plan(8).faults]
+    assert [f.to_dict() for f in build_plan(7).faults] != [
+        f.to_dict() for f in build_plan(8).faults
+    ]
