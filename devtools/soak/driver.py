@@ -253,6 +253,16 @@ class Soak:
         )
         log.close()
 
+    def supervise(self) -> None:
+        """Restart a worker that exited by itself, as Kubernetes restarts a worker's pod.
+
+        A worker stops after its API calls failed a few times in a row (a server restart).
+        """
+        for infra, proc in list(self.workers.items()):
+            if proc.poll() is not None:
+                self.journal["actions"].append(self.note("worker-died", infra=infra))
+                self.start_worker(infra)
+
     def stop_worker(self, infra: str) -> None:
         """Stop one worker (SIGTERM, then SIGKILL)."""
         proc = self.workers.pop(infra, None)
@@ -372,6 +382,7 @@ class Soak:
     def wait_runs(self, run_ids: list[str], deadline: float, on_poll: Any = None) -> None:
         """Until the runs are final and the legacy agent is idle, or the deadline."""
         while time.monotonic() < deadline:
+            self.supervise()
             states = [self.run_state(r) for r in run_ids]
             if on_poll is not None:
                 on_poll(states)
@@ -392,6 +403,8 @@ class Soak:
             time.sleep(2)
             self.server.start()
             self.journal["faults"].append(self.note(kind, slot=index))
+            time.sleep(5)  # the workers notice (and may exit: supervised)
+            self.supervise()
         elif kind == "http-5xx-storm":
             self.api.inject_fault(ENDPOINT, "500", count=100_000)
             self.journal["faults"].append(self.note(kind, slot=index, expect="fail-back"))
@@ -614,10 +627,7 @@ class Soak:
         if "worker-stopped" in faults:
             self.start_worker("prod")
             self.journal["actions"].append(self.note("worker-restarted", slot=index))
-        for infra, proc in list(self.workers.items()):
-            if proc.poll() is not None:  # a worker that died (e.g. across a server restart)
-                self.journal["actions"].append(self.note("worker-died", infra=infra, slot=index))
-                self.start_worker(infra)
+        self.supervise()
         rest = started + self.slot_seconds - time.monotonic()
         if rest > 0:
             time.sleep(rest)
