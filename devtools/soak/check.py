@@ -269,13 +269,24 @@ def check(
             f"({[f['kind'] for f in expected_failbacks]}); the history has {len(failbacks)}"
         )
     bound = bound_slots * float(journal["slot_seconds"])
+    index_of = {_time(e["slot"]): e["index"] for e in slots}
+
+    def slot_index(moment: datetime) -> int | None:
+        return index_of.get(moment)
+
     for event in failbacks:
         run = runs.get(str(event.get("run_id")))
         owns_from = _time((event.get("details") or {}).get("legacy_owns_from"))
         if run is None or owns_from is None:
             verdict.violations.append(f"fail-back at {event.get('at')}: no failed run or slot")
             continue
-        failed = _time(run.get("end_time")) or _time((run.get("state") or {}).get("timestamp"))
+        # a failed or crashed run failed at its end; a run that never started (its worker was
+        # stopped: Late, maybe run later) failed at its slot, when the driver stopped the worker
+        state = str((run.get("state") or {}).get("type") or "")
+        failed = _time(run.get("end_time")) if state in ("FAILED", "CRASHED") else None
+        if failed is None:
+            at_slot = [f for f in expected_failbacks if f.get("slot") == slot_index(owns_from)]
+            failed = _time(at_slot[0].get("at")) if at_slot else _time(run.get("end_time"))
         recovered = read_partition(prod, dataset, owns_from).files
         if failed is None or not recovered:
             verdict.violations.append(f"fail-back of run {run['name']}: nothing recovered")

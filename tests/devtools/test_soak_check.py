@@ -125,7 +125,14 @@ def soak(tmp_path: Path) -> dict[str, Any]:
             {"slot": 3, "kind": "stale-redeploy", "expect": "refused", "refused": True},
         ],
         "legacy_runs": legacy_runs,
-        "new_runs": [{"id": "failed-run", "name": "failed-run", "end_time": failed_at.isoformat()}],
+        "new_runs": [
+            {
+                "id": "failed-run",
+                "name": "failed-run",
+                "end_time": failed_at.isoformat(),
+                "state": {"type": "FAILED"},
+            }
+        ],
     }
 
 
@@ -236,3 +243,13 @@ def test_the_fault_schedule_replays_from_its_seed():
     assert [f.to_dict() for f in build_plan(7).faults] != [
         f.to_dict() for f in build_plan(8).faults
     ]
+
+
+def test_a_late_run_fails_back_from_its_slot_not_from_its_later_run(soak):
+    """The worker was stopped at the slot's start; the Late run ran (writing nothing) later."""
+    soak["faults"][0]["at"] = (T0 - timedelta(seconds=25)).isoformat()
+    soak["new_runs"][0]["state"] = {"type": "COMPLETED"}
+    soak["new_runs"][0]["end_time"] = (T0 + timedelta(minutes=5)).isoformat()
+    verdict = check(soak, served)
+    assert verdict.ok, verdict.violations
+    assert verdict.max_failback_seconds == 45
