@@ -55,9 +55,14 @@ LATE_AFTER = timedelta(hours=6)  # the watcher's Late threshold on the soak's ca
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
-def slot_time(index: int) -> datetime:
-    """The legacy slot of soak slot ``index`` (a day of the calendar at 02:00 UTC)."""
-    day = DAY0 + timedelta(days=index)
+def day_of(index: int, days: list[int] | None = None) -> date:
+    """The calendar day of soak slot ``index`` (``days``: the plan's day of each slot)."""
+    return DAY0 + timedelta(days=days[index] if days else index)
+
+
+def slot_time(index: int, days: list[int] | None = None) -> datetime:
+    """The legacy slot of soak slot ``index`` (its calendar day at 02:00 UTC)."""
+    day = day_of(index, days)
     return datetime(day.year, day.month, day.day, LEGACY_HOUR, tzinfo=UTC)
 
 
@@ -71,9 +76,8 @@ class VirtualClock:
         """The current soak time."""
         return self.now
 
-    def at(self, index: int, hour: float) -> None:
-        """Move to ``hour`` o'clock of slot ``index``'s day."""
-        day = DAY0 + timedelta(days=index)
+    def at(self, day: date, hour: float) -> None:
+        """Move to ``hour`` o'clock of ``day``."""
         self.now = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(hours=hour)
 
 
@@ -183,7 +187,11 @@ class Soak:
             "endpoint": ENDPOINT,
             "roots": self.roots,
             "slots": [
-                {"index": i, "slot": slot_time(i).isoformat(), "day": str(DAY0 + timedelta(i))}
+                {
+                    "index": i,
+                    "slot": slot_time(i, plan.days).isoformat(),
+                    "day": str(day_of(i, plan.days)),
+                }
                 for i in range(plan.slots)
             ],
             "faults": [],
@@ -194,6 +202,10 @@ class Soak:
         self.new_runs: dict[int, str] = {}  # slot -> the scheduled deployment run of it
         self.deployment_id: str | None = None
         self.shadow_since: int | None = None
+
+    def slot(self, index: int) -> datetime:
+        """The legacy slot of soak slot ``index``."""
+        return slot_time(index, self.plan.days)
 
     # -- helpers ---------------------------------------------------------------------------
     def note(self, kind: str, **detail: Any) -> dict[str, Any]:
@@ -308,7 +320,7 @@ class Soak:
             if flow.is_schedule_active:
                 p1.create_flow_run(
                     flow.id,
-                    scheduled_start_time=slot_time(index),
+                    scheduled_start_time=self.slot(index),
                     idempotency_key=f"soak-schedule-{index}",
                 )
 
@@ -323,7 +335,7 @@ class Soak:
         if not schedules or getattr(dep, "paused", False):
             return
         cron = schedules[0].schedule.cron
-        day_start = slot_time(index).replace(hour=0)
+        day_start = self.slot(index).replace(hour=0)
         slot = croniter(cron, day_start - timedelta(seconds=1)).get_next(datetime)
         self.new_runs[index] = self._retry(lambda: self.create_run(slot))
 
@@ -479,12 +491,12 @@ class Soak:
         from flowlib.migration.prefect1 import Prefect1Client
 
         assert self.deployment_id is not None
-        rerun = self.create_run(slot_time(index) + timedelta(minutes=20))
-        backfill = self.create_run(slot_time(0), {"as_of": str(DAY0)})
+        rerun = self.create_run(self.slot(index) + timedelta(minutes=20))
+        backfill = self.create_run(self.slot(0), {"as_of": str(DAY0)})
         with Prefect1Client.from_env() as p1:
             flow = p1.find_flow(LEGACY_NAME, PROJECT)
             p1.create_flow_run(
-                flow.id, scheduled_start_time=slot_time(0), idempotency_key="soak-manual-rerun"
+                flow.id, scheduled_start_time=self.slot(0), idempotency_key="soak-manual-rerun"
             )
         self.journal["faults"].append(
             self.note(
@@ -492,7 +504,7 @@ class Soak:
                 slot=index,
                 rerun=rerun,
                 backfill=backfill,
-                legacy_rerun_slot=slot_time(0).isoformat(),
+                legacy_rerun_slot=self.slot(0).isoformat(),
             )
         )
         return [rerun, backfill]
@@ -530,8 +542,8 @@ class Soak:
 
         options = ValidationOptions(  # as `flowctl validate`: the manifests' rules and slots
             flows=(DATASET,),
-            since=DAY0 + timedelta(first),
-            until=DAY0 + timedelta(index),
+            since=day_of(first, self.plan.days),
+            until=day_of(index, self.plan.days),
             rules=validation_rules(),
         )
         report = validate_lakes(self.roots["prod"], self.roots["dev"], options).to_dict()
@@ -544,7 +556,7 @@ class Soak:
         """Watcher, validation and the plan's phase operation, at the slot's afternoon."""
         from flowctl.migration import cutover, decommission, watch
 
-        self.clock.at(index, 14)
+        self.clock.at(day_of(index, self.plan.days), 14)
         result = self._retry(lambda: watch(late_after=LATE_AFTER, services=self.services()))
         for outcome in result.outcomes:
             self.journal["actions"].append(
@@ -562,7 +574,7 @@ class Soak:
             self.validate(index)
         else:
             self.shadow_since = None
-        self.clock.at(index, 15)
+        self.clock.at(day_of(index, self.plan.days), 15)
         if index in self.plan.cutover_after:
             [outcome] = cutover(  # its schedule to the legacy slot: recoveries keep the stamp
                 PROJECT,
@@ -593,8 +605,8 @@ class Soak:
     def tick(self, index: int) -> None:
         """One slot: faults, both schedulers, waiting, then the end-of-slot work."""
         started = time.monotonic()
-        self.say(f"slot {index} ({slot_time(index):%Y-%m-%d %H:%M}Z), phase {self.phase()}")
-        self.clock.at(index, 0)
+        self.say(f"slot {index} ({self.slot(index):%Y-%m-%d %H:%M}Z), phase {self.phase()}")
+        self.clock.at(day_of(index, self.plan.days), 0)
         faults = self.plan.faults_at(index)
         for kind in faults:
             self.fault_start(kind, index)

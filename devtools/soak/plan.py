@@ -21,6 +21,7 @@ from typing import Any
 # faults that must make the cut-over flow fail back (and lose no slot)
 FAILBACK_FAULTS = ("http-5xx-storm", "sigkill-flow-run", "worker-stopped")
 SHADOW_SLOTS = 3  # the gate's validation.cutover_days: consecutive passing days before a cutover
+LOOKBACK_JUMP = 5  # days skipped after a fail-back: the next cutover is 8 days after the failure
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class Plan:
     cutover_after: list[int] = field(default_factory=list)  # end of these slots: cutover
     decommission_after: int | None = None
     faults: list[Fault] = field(default_factory=list)
+    # the calendar day (from the soak's first) of each slot: consecutive, except that after a
+    # fail-back the calendar jumps past the watcher's 7-day look-back (see docs/soak.md)
+    days: list[int] = field(default_factory=list)
 
     def faults_at(self, slot: int) -> list[str]:
         """The kinds of fault that start with ``slot``."""
@@ -60,32 +64,34 @@ class Plan:
 def build_plan(seed: int, short: bool = False) -> Plan:
     """The plan of a full soak (3 fail-back cycles, every fault) or a short one (one cycle).
 
-    Full: slot 0 legacy; 1-3 shadow; then per cycle: cutover, one quiet cut-over slot, the
-    fail-back fault, three shadow slots; after the last cycle two cut-over slots, decommission,
-    one decommissioned slot. Short: legacy, three shadow slots, cutover, a 5xx storm (fail-back),
-    one shadow slot, with a stale redeploy attempted in the cut-over slot.
+    Full: slot 0 legacy; 1-3 shadow; then per cycle: cutover, the fail-back fault in the first
+    cut-over slot, three shadow slots; after the last cycle two cut-over slots (a stale
+    redeploy, a re-run and a backfill), decommission, one decommissioned slot. Short: legacy,
+    three shadow slots, cutover, a 5xx storm (fail-back) and a stale redeploy in the cut-over
+    slot, one shadow slot.
     """
     rng = random.Random(seed)
     if short:
-        plan = Plan(seed=seed, slots=6, deploy_at=1, cutover_after=[3])
+        plan = Plan(seed=seed, slots=6, deploy_at=1, cutover_after=[3], days=list(range(6)))
         plan.faults = [Fault(4, "stale-redeploy"), Fault(4, "http-5xx-storm")]
         return plan
     cycles = list(FAILBACK_FAULTS)
     rng.shuffle(cycles)
-    plan = Plan(seed=seed, slots=0, deploy_at=1)
-    slot = 1 + SHADOW_SLOTS  # first cut-over slot
-    quiet: list[int] = []
+    plan = Plan(seed=seed, slots=0, deploy_at=1, days=[0, 1, 2, 3])
+    slot = 1 + SHADOW_SLOTS  # first cut-over slot: the fault hits it
     shadow: list[int] = [1, 2, 3]
     for kind in cycles:
         plan.cutover_after.append(slot - 1)
-        quiet.append(slot)
-        plan.faults.append(Fault(slot + 1, kind))
-        shadow += list(range(slot + 2, slot + 2 + SHADOW_SLOTS))
-        slot += 2 + SHADOW_SLOTS
+        plan.faults.append(Fault(slot, kind))
+        shadow += list(range(slot + 1, slot + 1 + SHADOW_SLOTS))
+        jump = plan.days[-1] + 1 + LOOKBACK_JUMP
+        plan.days += [plan.days[-1] + 1] + [jump + i for i in range(SHADOW_SLOTS)]
+        slot += 1 + SHADOW_SLOTS
     plan.cutover_after.append(slot - 1)
-    quiet += [slot, slot + 1]
+    quiet = [slot, slot + 1]
     plan.decommission_after = slot + 1
     plan.slots = slot + 3
+    plan.days += [plan.days[-1] + 1 + i for i in range(3)]
     # the faults that must be refused or absorbed, at seeded slots of the right phase
     plan.faults.append(Fault(rng.choice(shadow[1:]), "set-env-past-gate"))
     plan.faults.append(Fault(rng.choice(quiet), "stale-redeploy"))
