@@ -125,6 +125,19 @@ class ServerProcess:
         log.close()
         wait_http(self.api_url + "/health", timeout=180, proc=self.proc)
 
+    def wait_port_free(self, timeout: float = 120) -> None:
+        """Until the old server's uvicorn (a child that outlives the CLI) let the port go."""
+        import socket
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", self.port))
+                    return
+                except OSError:
+                    time.sleep(0.5)
+
     def stop(self) -> None:
         """SIGINT, then SIGKILL if it lingers."""
         if self.proc is not None and self.proc.poll() is None:
@@ -412,7 +425,7 @@ class Soak:
         """Faults acting from the start of the slot."""
         if kind == "server-restart":
             self.server.stop()
-            time.sleep(2)
+            self.server.wait_port_free()
             self.server.start()
             self.journal["faults"].append(self.note(kind, slot=index))
             time.sleep(5)  # the workers notice (and may exit: supervised)
