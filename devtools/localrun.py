@@ -11,7 +11,7 @@ the run's hooks run in that process, exactly as in a pod.
 number of retries is unchanged), so a run that fails for good does so in seconds instead of the
 production delays (minutes); that is the only difference from a worker's run.
 
-    python -m devtools.localrun FLOW_RUN_ID [--fast-retries]
+    python -m devtools.localrun [FLOW_RUN_ID] [--fast-retries]   (id default: PREFECT__FLOW_RUN_ID)
 """
 
 from __future__ import annotations
@@ -169,9 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from flowlib.compat import run_flow_run_here
 
     parser = argparse.ArgumentParser(prog="python -m devtools.localrun")
-    parser.add_argument("flow_run_id")
+    # a process worker gives the run's id in PREFECT__FLOW_RUN_ID (the soak's pools run this)
+    parser.add_argument("flow_run_id", nargs="?", default=os.environ.get("PREFECT__FLOW_RUN_ID"))
     parser.add_argument("--fast-retries", action="store_true")
     args = parser.parse_args(argv)
+    if not args.flow_run_id:
+        parser.error("give FLOW_RUN_ID or set PREFECT__FLOW_RUN_ID")
     adapt = _zero_retry_delays if args.fast_retries else None
     return 0 if run_flow_run_here(args.flow_run_id, adapt) else 1
 

@@ -109,6 +109,11 @@ async def update_deployment_fields(
 
         await client.update_deployment(deployment_id, DeploymentUpdate(**fields))
     else:
+        if work_pool_name is not None and job_variables is None:
+            # 2.20's server checks the update's job_variables against the new pool's template,
+            # and refuses a PATCH without them (None is not an object): send the deployment's own
+            current = await client.read_deployment(deployment_id)
+            fields["job_variables"] = dict(getattr(current, "job_variables", None) or {})
         response = await client._client.patch(f"/deployments/{deployment_id}", json=fields)
         response.raise_for_status()
 
