@@ -114,6 +114,25 @@ def expected_slots(
     return sorted(found)
 
 
+def legacy_slot_of(plan: Mapping[str, Any], slot: datetime) -> datetime:
+    """The legacy slot that loads what the new flow's run at ``slot`` was for.
+
+    A legacy recovery run takes it as its scheduled start, from which the legacy flow names its
+    files: at the new flow's own (staggered) time it would write other names. The schedule
+    generator staggers a new flow by replacing the legacy slot's minute (``schedule-propose``), so
+    this is the legacy slot in the same hour as ``slot``, else the last one before it; the run's
+    own slot when the record names no legacy slot (records from before it did) or none is found.
+    """
+    legacy = plan.get("legacy_slot")
+    if not legacy:
+        return slot
+    hour = slot.replace(minute=0, second=0, microsecond=0)
+    found = expected_slots([legacy], slot - timedelta(days=8), hour + timedelta(hours=1))
+    same_hour = [s for s in found if s.replace(minute=0, second=0, microsecond=0) == hour]
+    before = [s for s in found if s <= slot]
+    return same_hour[0] if same_hour else before[-1] if before else slot
+
+
 def missing_run(deployment_id: str, slot: datetime, deadline: datetime) -> RunInfo:
     """A slot that got no flow run by its deadline, as the run the fail-back recovers."""
     return RunInfo(
@@ -407,7 +426,7 @@ def _switch_back(
     shadow = return_to_shadow(svc, record)  # legacy on first, then the deployment on dev
     recoveries = []
     for failed in runs:
-        slot = _slot(failed)
+        slot = legacy_slot_of(plan, _slot(failed))
         params = recovery_parameters(plan.get("recovery") or {}, failed.parameters, slot)
         legacy_run = legacy.create_flow_run(
             shadow["legacy_flow_id"],

@@ -128,6 +128,7 @@ class FlowPlan:
         return {
             "legacy_name": self.legacy.name,
             "legacy_project": self.legacy.project,
+            "legacy_slot": dict(self.legacy.slot),
             "deployment": self.deployment,
             "source_api": self.source_api,
             "criticality": self.criticality,

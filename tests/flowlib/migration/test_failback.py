@@ -68,7 +68,9 @@ def test_a_failed_prod_run_fails_back_every_step(cut_over, stub):
     assert stub.flow("sales-products-snapshot").is_schedule_active
     [recovery] = creates(stub)
     assert recovery["parameters"] == {"as_of": "2026-11-26"}
-    assert recovery["scheduled_start_time"] == "2026-11-26T02:20:00+00:00"
+    # the legacy slot of the failed run's partition (02:00), not its staggered 02:20: the legacy
+    # flow names its files from it
+    assert recovery["scheduled_start_time"] == "2026-11-26T02:00:00+00:00"
     assert recovery["idempotency_key"] == f"flowlib-failback-{run.id}"
     dep = svc.deployments.deployment(PRODUCTS)
     assert "target_env" not in dep.parameters and "phase:shadow" in dep.tags
@@ -228,7 +230,7 @@ def test_a_slot_without_a_run_fails_back_once(svc, stub, validated, clock):
     [outcome] = watch(services=svc).outcomes
     assert outcome.status == "done", outcome.message
     [recovery] = outcome.details["recovery_runs"]
-    assert recovery["slot"] == "2026-11-27T02:20:00+00:00"
+    assert recovery["slot"] == "2026-11-27T02:00:00+00:00"  # the legacy slot of that day
     assert recovery["parameters"] == {"as_of": "2026-11-27"}
     assert "no flow run for the slot 2026-11-27T02:20:00+00:00" in outcome.message + str(
         svc.store.read("sales", "products_snapshot").reason
@@ -243,3 +245,29 @@ def test_a_slot_without_a_run_fails_back_once(svc, stub, validated, clock):
 
 def record_dep(svc):
     return svc.deployments.deployment(PRODUCTS).id
+
+
+@pytest.mark.parametrize(
+    ("legacy", "new_slot", "expected"),
+    [
+        ({"cron": "0 2 * * *", "timezone": "UTC"}, "2026-01-05T02:20:00", "2026-01-05T02:00:00"),
+        ({"cron": "5 * * * *", "timezone": "UTC"}, "2026-01-05T10:43:00", "2026-01-05T10:05:00"),
+        ({"cron": "30 * * * *", "timezone": "UTC"}, "2026-01-05T10:10:00", "2026-01-05T10:30:00"),
+        (
+            {"cron": "0 6 * * 1-5", "timezone": "Europe/Zurich"},
+            "2026-01-05T05:36:00",
+            "2026-01-05T05:00:00",
+        ),
+        (None, "2026-01-05T05:36:00", "2026-01-05T05:36:00"),
+    ],
+)
+def test_a_recovery_runs_at_the_legacy_slot_of_the_new_runs_partition(
+    legacy: dict[str, str] | None, new_slot: str, expected: str
+) -> None:
+    """The legacy flow names its files from its run's scheduled start: a recovery at the new
+    flow's staggered minute wrote `..T022000` beside the day's `..T020000` (found by the soak)."""
+    from flowlib.migration.failback import legacy_slot_of
+
+    plan = {"legacy_slot": legacy} if legacy else {}
+    utc = datetime.fromisoformat(new_slot).replace(tzinfo=UTC)
+    assert legacy_slot_of(plan, utc) == datetime.fromisoformat(expected).replace(tzinfo=UTC)
