@@ -99,7 +99,7 @@ class ServerProcess:
 
     def start(self) -> None:
         """Start it and wait until it answers."""
-        from devtools.services import prefect_cli, wait_http
+        from devtools.services import prefect_cli, sync_source_limits, wait_http
 
         env = dict(os.environ)
         env.update(
@@ -124,6 +124,7 @@ class ServerProcess:
         )
         log.close()
         wait_http(self.api_url + "/health", timeout=180, proc=self.proc)
+        sync_source_limits(self.api_url)  # as an operator does once per server (idempotent)
 
     def wait_port_free(self, timeout: float = 120) -> None:
         """Until the old server's uvicorn (a child that outlives the CLI) let the port go."""

@@ -40,7 +40,9 @@ from flowlib.migration.prefect_api import PrefectDeployments
 pytestmark = pytest.mark.integration
 
 SLOT = datetime(2026, 11, 24, 2, 20, tzinfo=UTC)  # the deployment's 02:20 slot
-PARTITION = "sales/shop/products/2026/11/24/products_20261124T022000.parquet"
+# the recovery writes the name the legacy flow writes for that day (its 02:00 slot), so the day
+# keeps one partition whichever side wrote it
+PARTITION = "sales/shop/products/2026/11/24/products_20261124T020000.parquet"
 BOUND_SECONDS = 120
 
 
@@ -107,7 +109,8 @@ def test_a_cut_over_flow_failing_in_production_fails_back_and_the_partition_is_r
         assert row.actor.startswith("hook:") and "HTTP 500" in (row.reason or "")
         [request] = [c.input for c in stub.calls_to("create_flow_run")]
         assert request["parameters"] == {"as_of": "2026-11-24"}
-        assert request["scheduled_start_time"] == "2026-11-24T02:20:00+00:00"
+        # the legacy slot of the failed run's day (its files are named from it), not 02:20
+        assert request["scheduled_start_time"] == "2026-11-24T02:00:00+00:00"
         # the deployment names no lake: its runs ask the record, which gives prod back to legacy
         assert (
             PrefectDeployments().deployment("sales-products-snapshot/products-snapshot").target_env
