@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ __all__ = [
     "Postgres",
     "PrefectServer",
     "ServiceError",
+    "api_environment",
     "azurite",
     "free_port",
     "postgres",
@@ -389,6 +390,24 @@ def _prefect_server(
     finally:
         _stop(proc)
         log.close()
+
+
+@contextmanager
+def api_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """``env`` in ``os.environ`` and Prefect's API URL setting, restored afterwards.
+
+    For in-process operations against a server the demo or the soak started.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
+            yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def sync_source_limits(api_url: str) -> None:

@@ -22,8 +22,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from rich.table import Table
 
 from devtools.prefect1_stub import Prefect1Stub, legacy_executor
 from devtools.sample_api import SampleApi
-from devtools.services import PrefectServer
+from devtools.services import PrefectServer, api_environment
 from flowlib.migration.manifest import Manifests
 
 STORY_FLOW = ("sales", "products_snapshot")
@@ -54,21 +54,6 @@ class StoryResult:
     seconds_to_recovery: float | None
     notifications: list[str] = field(default_factory=list)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
-
-
-@contextmanager
-def _environment(env: Mapping[str, str]) -> Iterator[None]:
-    """``env`` in ``os.environ`` and Prefect's API URL, restored afterwards."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
-            yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def run_failback_story(
@@ -152,7 +137,7 @@ def run_failback_story(
                 "FLOWLIB_ACTOR": "user:demo",
             }
         )
-        stack.enter_context(_environment(env))
+        stack.enter_context(api_environment(env))
         env["FLOWLIB_NOTIFY_BLOCK"] = save_webhook_block("flowlib-demo", receiver.url)
         os.environ["FLOWLIB_NOTIFY_BLOCK"] = env["FLOWLIB_NOTIFY_BLOCK"]
 
@@ -273,7 +258,7 @@ def main() -> int:
                     "SHOP_API_URL": api.url,
                     "SHOP_API_TOKEN": api.shop_token,
                 }
-                with _environment(env):
+                with api_environment(env):
                     from flows.sales.products_snapshot import products_snapshot
 
                     products_snapshot(target_env="dev", as_of=DAY)

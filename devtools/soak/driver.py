@@ -32,8 +32,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from devtools.services import api_environment
 from devtools.soak.plan import Plan
 
 PROJECT, FLOW = "sales", "products_snapshot"
@@ -714,7 +715,7 @@ class Soak:
                 "FLOWLIB_ACTOR": "soak",
                 "PREFECT_LOGGING_LEVEL": "WARNING",
             }
-            stack.enter_context(_environment(env))
+            stack.enter_context(api_environment(env))
             self.pools = {e: self.values[f"FLOWLIB_WORK_POOL_{e.upper()}"] for e in ("dev", "prod")}
             template = self._pool_template()
             for pool in self.pools.values():
@@ -757,18 +758,3 @@ class Soak:
         response = httpx.post(f"{self.server.api_url}/flow_runs/filter", json=body, timeout=30)
         response.raise_for_status()
         return list(response.json())
-
-
-@contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    """``env`` in ``os.environ`` and Prefect's API URL setting, restored afterwards."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        with temporary_settings(updates={PREFECT_API_URL: env["PREFECT_API_URL"]}):
-            yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
