@@ -410,14 +410,18 @@ def api_environment(env: Mapping[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def sync_source_limits(api_url: str) -> None:
-    """``flowctl limits sync`` against the server at ``api_url``, in this process."""
+def sync_source_limits(api_url: str, reset_slots: bool = False) -> None:
+    """``flowctl limits sync [--reset-slots]`` against the server at ``api_url``, in this process.
+
+    ``reset_slots``: what an operator does after a flow-run process was killed (an OOM-killed
+    pod): Prefect 2 keeps the slots it held taken (docs/sources.md, "Limits").
+    """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flowctl.limits import sync_limits
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        sync_limits()
+        sync_limits(reset_slots=reset_slots)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from devtools.services import api_environment
+from devtools.services import api_environment, sync_source_limits
 from devtools.soak.plan import Plan
 
 PROJECT, FLOW = "sales", "products_snapshot"
@@ -487,6 +487,10 @@ class Soak:
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
                     self.journal["actions"].append(self.note("sigkilled", pid=pid, run=run_id))
+                    # the operator's step after a killed pod: Prefect 2 keeps the source slots
+                    # it held (docs/sources.md, "Limits"); the soak runs one flow, so no other
+                    # run's slot is freed with them
+                    sync_source_limits(self.server.api_url, reset_slots=True)
                     self.api.clear_faults()
                     return
 
