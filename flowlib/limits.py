@@ -81,20 +81,13 @@ def one_run_at_a_time(flow_name: str, target_env: str, timeout_seconds: float) -
     Raises:
         LimitTimeoutError: Another run held the lock for longer than ``timeout_seconds``.
     """
-    from prefect.concurrency.sync import concurrency
-
     name = run_lock_name(flow_name, target_env)
-    ensure_limit(name, 1)
-    held = ExitStack()
-    try:
-        held.enter_context(concurrency(name, occupy=1, timeout_seconds=timeout_seconds))
-    except TimeoutError as exc:
-        raise LimitTimeoutError(
-            f"another run of {flow_name} into the {target_env} lake held the global concurrency "
-            f"limit {name!r} for more than {timeout_seconds:.0f} s; this run loaded nothing. "
-            "Check the other run (prefect flow-run ls --state Running), then re-run this one."
-        ) from exc
-    with held:
+    busy = (
+        f"another run of {flow_name} into the {target_env} lake held the global concurrency "
+        f"limit {name!r} for more than {timeout_seconds:.0f} s; this run loaded nothing. "
+        "Check the other run (prefect flow-run ls --state Running), then re-run this one."
+    )
+    with exclusive(name, timeout_seconds, busy=busy):
         yield
 
 
@@ -119,12 +112,14 @@ def free_limit(name: str) -> None:
 
 
 @contextmanager
-def exclusive(name: str, timeout_seconds: float, take_over: bool = False) -> Iterator[None]:
+def exclusive(
+    name: str, timeout_seconds: float, take_over: bool = False, busy: str | None = None
+) -> Iterator[None]:
     """Hold the one slot of the limit ``name`` (created with 1 slot if missing).
 
     ``take_over``: when the slot stays taken for ``timeout_seconds``, its holder is taken for
     dead (a killed process never releases its slot): free it and take it. Otherwise wait no
-    longer and raise.
+    longer and raise, with ``busy`` as the message when given.
 
     Raises:
         LimitTimeoutError: The slot was not free within ``timeout_seconds`` (and not taken over).
@@ -138,7 +133,8 @@ def exclusive(name: str, timeout_seconds: float, take_over: bool = False) -> Ite
     except TimeoutError as exc:
         if not take_over:
             raise LimitTimeoutError(
-                f"the global concurrency limit {name!r} stayed taken for more than "
+                busy
+                or f"the global concurrency limit {name!r} stayed taken for more than "
                 f"{timeout_seconds:.0f} s; retry later, or free it if its holder died "
                 f"(`prefect gcl update {name} --active-slots 0`)."
             ) from exc
