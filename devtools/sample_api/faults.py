@@ -142,11 +142,12 @@ class FaultRegistry:
         with self._lock:
             self._pending.append([fault, fault.count])
 
-    def clear(self) -> int:
-        """Drop every pending fault and return how many were pending."""
+    def clear(self, path: str | None = None) -> int:
+        """Drop the pending faults (only those of ``path`` when given); return how many."""
         with self._lock:
-            dropped = len(self._pending)
-            self._pending.clear()
+            kept = [e for e in self._pending if path is not None and e[0].path != path]
+            dropped = len(self._pending) - len(kept)
+            self._pending[:] = kept
             return dropped
 
     def take(self, path: str) -> Fault | None:

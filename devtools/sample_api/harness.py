@@ -249,9 +249,10 @@ class SampleApi:
         faults: list[dict[str, Any]] = response.json()["faults"]
         return faults
 
-    def clear_faults(self) -> int:
-        """Drop all pending faults; return how many there were."""
-        response = self._client().delete("/_admin/faults")
+    def clear_faults(self, path: str | None = None) -> int:
+        """Drop the pending faults (of ``path`` only, when given); return how many there were."""
+        params = {"path": path} if path is not None else None
+        response = self._client().delete("/_admin/faults", params=params)
         response.raise_for_status()
         return int(response.json()["cleared"])
 

@@ -519,7 +519,9 @@ class _Handler(BaseHTTPRequestHandler):
             if request.method == "GET":
                 return Response.json(200, {"faults": server.faults.pending()})
             if request.method == "DELETE":
-                return Response.json(200, {"cleared": server.faults.clear()})
+                # ?path=P: only the faults injected on P
+                only = dict(parse_qsl(request.raw_query, keep_blank_values=True)).get("path")
+                return Response.json(200, {"cleared": server.faults.clear(only)})
             if request.method == "POST":
                 if len(request.body) > _MAX_ADMIN_BODY:
                     return Response.error(400, "body too large")

@@ -1,10 +1,11 @@
 """The soak's invariant checker: reads what landed, independently of the code under test.
 
-It imports nothing from ``flowlib``, ``flows`` or ``flowctl``: it reads the lakes' files (data
-files, ``_manifest_*.json``), the migration history the operations append to the prod lake
-(``_state/migration/<project>/<flow>.json``, plain JSON), the run history the driver collected
-(the legacy runs from the Prefect 1 stub, the new flow's runs as the Prefect REST API returned
-them) and the source API itself (``GET /shop/v1/products?as_of=``), and judges:
+It imports nothing from ``flowlib``, ``flows`` or ``flowctl``: it reads the lakes' files through
+fsspec (local folders or Azurite: data files, ``_manifest_*.json``), the migration history the
+operations append to the prod lake (``_state/migration/<project>/<flow>.json``, plain JSON), the
+run history the driver collected (the legacy runs from the Prefect 1 stub, the new flows' runs as
+the Prefect REST API returned them) and the source APIs themselves (``GET /shop/v1/products``,
+``GET /ledger/v1/transactions``), and judges, for every soaked flow:
 
 * every slot of the horizon has exactly one complete partition in prod: data files present and
   readable, a manifest (if any) ``complete`` and listing exactly those files with their sizes;
@@ -23,20 +24,23 @@ them) and the source API itself (``GET /shop/v1/products?as_of=``), and judges:
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import httpx
 import pyarrow.parquet as pq
 
 STAMP = "%Y%m%dT%H%M%S"
 Rows = list[dict[str, Any]]
+Fetch = Callable[[str, date], Rows]  # (endpoint, day) -> what the source serves
 
 
 @dataclass
@@ -66,10 +70,6 @@ class Verdict:
         )
 
 
-def _path(url: str) -> Path:
-    return Path(url.removeprefix("file://"))
-
-
 def _time(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -77,17 +77,29 @@ def _time(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def api_rows(api_url: str, token: str, endpoint: str) -> Callable[[date], Rows]:
-    """What the source serves for a day: every page of ``endpoint?as_of=day``."""
+# what each soaked source serves for a day: (the day's query parameter, the auth header, the key
+# the rows are compared by: files of shards hold the day's rows in another order)
+SOURCES: dict[str, tuple[str, Callable[[str], dict[str, str]], str]] = {
+    "/shop/v1/products": ("as_of", lambda t: {"Authorization": f"Bearer {t}"}, "product_id"),
+    "/ledger/v1/transactions": ("date", lambda t: {"X-API-Key": t}, "txn_id"),
+}
 
-    def fetch(day: date) -> Rows:
+
+def api_rows(api_url: str, tokens: Mapping[str, str]) -> Fetch:
+    """What the source serves for a day: every page of ``endpoint?<day param>=day``.
+
+    ``tokens``: the credential of each endpoint's API (``/shop/…`` and ``/ledger/…``).
+    """
+
+    def fetch(endpoint: str, day: date) -> Rows:
+        param, auth, _key = SOURCES[endpoint]
         rows: Rows = []
         page = 1
         while True:
             response = httpx.get(
                 f"{api_url}{endpoint}",
-                params={"as_of": day.isoformat(), "page": page, "page_size": 500},
-                headers={"Authorization": f"Bearer {token}"},
+                params={param: day.isoformat(), "page": page, "page_size": 500},
+                headers=auth(tokens[endpoint]),
                 timeout=30,
             )
             response.raise_for_status()
@@ -100,67 +112,118 @@ def api_rows(api_url: str, token: str, endpoint: str) -> Callable[[date], Rows]:
     return fetch
 
 
+class Lake:
+    """One lake's files through fsspec (``file://`` or ``abfs://``), read-only."""
+
+    def __init__(self, root: str, storage_options: Mapping[str, Any] | None = None) -> None:
+        self.fs, base = fsspec.core.url_to_fs(root, **dict(storage_options or {}))
+        self.base = base.rstrip("/")
+
+    def path(self, rel: str) -> str:
+        """The fsspec path of ``rel`` under the root."""
+        return f"{self.base}/{rel}"
+
+    def listing(self, rel: str) -> dict[str, dict[str, Any]]:
+        """The files of a folder: name -> fsspec info (``{}`` when there is no folder)."""
+        self.fs.invalidate_cache()
+        try:
+            entries = self.fs.ls(self.path(rel), detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            str(e["name"]).rstrip("/").rsplit("/", 1)[-1]: e
+            for e in entries
+            if e.get("type") == "file"
+        }
+
+    def read(self, rel: str) -> bytes | None:
+        """A file's bytes, ``None`` when it is not there."""
+        try:
+            return bytes(self.fs.cat_file(self.path(rel)))
+        except FileNotFoundError:
+            return None
+
+    def modified(self, rel: str) -> datetime:
+        """When a file was last written (local mtime, or the blob's ``last_modified``)."""
+        info = self.fs.info(self.path(rel))
+        stamp = info.get("last_modified") or info.get("mtime")
+        if isinstance(stamp, datetime):
+            return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+        return datetime.fromtimestamp(float(stamp), UTC)
+
+
 @dataclass
 class Partition:
-    """What one lake holds for one slot."""
+    """What one lake holds for one slot: its files' paths (relative to the root)."""
 
-    files: list[Path]
+    files: list[str]
     manifest: dict[str, Any] | None
     problems: list[str]
 
 
-def read_partition(root: Path, dataset: str, slot: datetime) -> Partition:
+def folder_of(dataset: str, slot: datetime, lag_days: int) -> str:
+    """The partition's folder: its day (the slot's, or ``lag_days`` before it)."""
+    return f"{dataset}/{slot - timedelta(days=lag_days):%Y/%m/%d}"
+
+
+def read_partition(lake: Lake, dataset: str, slot: datetime, lag_days: int = 0) -> Partition:
     """The data files and manifest of a slot, and what is wrong with them (if anything)."""
     entity = dataset.rsplit("/", 1)[1]
     stamp = slot.strftime(STAMP)
-    folder = root / dataset / f"{slot:%Y/%m/%d}"
+    folder = folder_of(dataset, slot, lag_days)
     name = re.compile(rf"^{re.escape(entity)}(-part-\d+)?_{stamp}\.[A-Za-z0-9.]+$")
-    files = sorted(p for p in folder.glob("*") if p.is_file() and name.match(p.name))
+    listing = lake.listing(folder)
+    files = sorted(f"{folder}/{n}" for n in listing if name.match(n))
     problems: list[str] = []
-    manifest_path = folder / f"_manifest_{entity}_{stamp}.json"
+    manifest_name = f"_manifest_{entity}_{stamp}.json"
     manifest = None
-    if manifest_path.exists():
+    raw = lake.read(f"{folder}/{manifest_name}") if manifest_name in listing else None
+    if raw is not None:
         try:
-            manifest = json.loads(manifest_path.read_text())
+            manifest = json.loads(raw)
         except ValueError as exc:
-            problems.append(f"manifest {manifest_path.name} unreadable ({exc})")
+            problems.append(f"manifest {manifest_name} unreadable ({exc})")
     if manifest is not None:
         if manifest.get("state") != "complete":
-            problems.append(f"manifest {manifest_path.name} is {manifest.get('state')!r}")
+            problems.append(f"manifest {manifest_name} is {manifest.get('state')!r}")
         listed = {str(f["path"]).rsplit("/", 1)[-1]: int(f["bytes"]) for f in manifest["files"]}
         for file_name, size in listed.items():
-            path = folder / file_name
-            if not path.exists():
+            if file_name not in listing:
                 problems.append(f"{file_name} listed by the manifest is missing")
-            elif path.stat().st_size != size:
+            elif int(listing[file_name]["size"]) != size:
                 problems.append(
-                    f"{file_name} has {path.stat().st_size} bytes, the manifest says {size}"
+                    f"{file_name} has {listing[file_name]['size']} bytes, the manifest says {size}"
                 )
         for path in files:
-            if path.name not in listed:
-                problems.append(f"{path.name} is not in the manifest (a stale or partial file)")
+            if path.rsplit("/", 1)[-1] not in listed:
+                problems.append(
+                    f"{path.rsplit('/', 1)[-1]} is not in the manifest (a stale or partial file)"
+                )
     for path in files:
         try:
-            pq.ParquetFile(path).metadata  # noqa: B018 - reading the footer is the check
+            pq.ParquetFile(io.BytesIO(lake.read(path) or b"")).metadata  # noqa: B018 - the check
         except Exception as exc:
-            problems.append(f"{path.name} is not a readable Parquet file ({exc})")
+            problems.append(f"{path.rsplit('/', 1)[-1]} is not a readable Parquet file ({exc})")
     return Partition(files, manifest, problems)
 
 
-def rows_of(files: list[Path]) -> Rows:
+def rows_of(lake: Lake, files: list[str]) -> Rows:
     """Every row of the files, in order."""
     rows: Rows = []
     for path in files:
-        rows += pq.read_table(path).to_pylist()
+        rows += pq.read_table(io.BytesIO(lake.read(path) or b"")).to_pylist()
     return rows
 
 
-def same_data(found: Rows, served: Rows) -> str | None:
-    """``None`` when the rows are the served ones (by their columns), else what differs."""
+def same_data(found: Rows, served: Rows, key: str | None = None) -> str | None:
+    """``None`` when the rows are the served ones (by their columns), else what differs.
+
+    With ``key``, both sides are compared in the key's order (a sharded partition's files hold
+    the day's rows shard by shard).
+    """
     if len(found) != len(served):
         return f"{len(found)} rows, the source served {len(served)}"
-    key = "product_id" if found and "product_id" in found[0] else None
-    if key:
+    if key and found and key in found[0]:
         found = sorted(found, key=lambda r: r[key])
         served = sorted(served, key=lambda r: r[key])
     for got, want in zip(found, served, strict=True):
@@ -189,20 +252,49 @@ def owner_intervals(events: list[Mapping[str, Any]]) -> list[tuple[datetime, dat
 
 
 def check(
-    journal: Mapping[str, Any], fetch: Callable[[date], Rows], bound_slots: float = 2
+    journal: Mapping[str, Any],
+    fetch: Fetch,
+    bound_slots: float = 2,
+    storage_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Verdict:
-    """Judge a soak from its journal, the lakes and the source; see the module docstring."""
-    slots = journal["slots"]
-    dataset = journal["dataset"]
-    faults = journal["faults"]
-    verdict = Verdict(slots=len(slots), faults=len(faults))
-    prod, dev = _path(journal["roots"]["prod"]), _path(journal["roots"]["dev"])
-    history_file = prod / "_state" / "migration" / "sales" / "products_snapshot.json"
-    events = json.loads(history_file.read_text())["events"] if history_file.exists() else []
+    """Judge a soak from its journal, the lakes and the source; see the module docstring.
+
+    ``storage_options``: per lake (``dev``, ``prod``), what fsspec needs to read it (an abfs
+    connection string); none for local lakes.
+    """
+    options = storage_options or {}
+    lakes = {env: Lake(journal["roots"][env], options.get(env)) for env in ("dev", "prod")}
+    verdict = Verdict(slots=0, faults=len(journal["faults"]))
+    for flow in journal["flows"]:
+        verdict.slots += len(flow["slots"])
+        _check_flow(journal, flow, lakes, fetch, bound_slots, verdict)
+    for fault in journal["faults"]:
+        if fault.get("expect") == "refused" and not fault.get("refused"):
+            who = fault.get("flow") or fault.get("project")
+            who = f" ({who})" if who else ""
+            verdict.violations.append(f"slot {fault['slot']}: {fault['kind']}{who} was not refused")
+    return verdict
+
+
+def _check_flow(
+    journal: Mapping[str, Any],
+    flow: Mapping[str, Any],
+    lakes: Mapping[str, Lake],
+    fetch: Fetch,
+    bound_slots: float,
+    verdict: Verdict,
+) -> None:
+    """Every slot of one flow, then its fail-backs."""
+    prod, dev = lakes["prod"], lakes["dev"]
+    key, dataset, lag = flow["key"], flow["dataset"], int(flow.get("lag_days", 0))
+    compare_by = SOURCES.get(flow["endpoint"], ("", None, None))[2]
+    raw = prod.read(f"_state/migration/{key}.json")
+    events = json.loads(raw)["events"] if raw is not None else []
     spans = owner_intervals(events)
-    phase_at = {t["index"]: t.get("phase") for t in journal["ticks"]}
+    faults = [f for f in journal["faults"] if f.get("flow") in (None, key)]
+    phase_at = {t["index"]: (t.get("phases") or {}).get(key) for t in journal["ticks"]}
     legacy_wrote: dict[str, list[str]] = {}
-    for run in journal.get("legacy_runs", []):
+    for run in flow.get("legacy_runs", []):
         if run["state"] != "Success":
             continue
         for url in run["written"]:
@@ -211,7 +303,7 @@ def check(
                 legacy_wrote.setdefault(match.group(1), []).append(run["name"])
 
     def bad(kind: str, message: str) -> None:
-        verdict.violations.append(message)
+        verdict.violations.append(f"{key} {message}")
         if kind == "missing":
             verdict.missing += 1
         elif kind == "double":
@@ -219,13 +311,13 @@ def check(
         elif kind == "partial":
             verdict.partial += 1
 
-    for entry in slots:
+    for entry in flow["slots"]:
         slot = _time(entry["slot"])
         assert slot is not None
         index, day = entry["index"], date.fromisoformat(entry["day"])
         stamp = slot.strftime(STAMP)
         where = f"slot {index} ({stamp})"
-        part = read_partition(prod, dataset, slot)
+        part = read_partition(prod, dataset, slot, lag)
         if not part.files:
             bad("missing", f"{where}: no partition in prod")
             continue
@@ -247,62 +339,69 @@ def check(
                 "double",
                 f"{where}: written by {sides or 'nobody known'}, the phase names {expected}",
             )
-        served = fetch(day)
-        differs = same_data(rows_of(part.files), served)
+        served = fetch(flow["endpoint"], day)
+        differs = same_data(rows_of(prod, part.files), served, compare_by)
         if differs:
             bad("data", f"{where}: prod data differs from the source: {differs}")
         if phase_at.get(index) in ("shadow", "validated"):
-            shadow = read_partition(dev, dataset, slot)
+            shadow = read_partition(dev, dataset, slot, lag)
             if not shadow.files or shadow.manifest is None:
                 bad("missing", f"{where}: in shadow, but no complete partition in dev")
             elif shadow.problems:
                 bad("partial", f"{where}: dev partition not complete: {'; '.join(shadow.problems)}")
-            elif differs := same_data(rows_of(shadow.files), served):
+            elif differs := same_data(rows_of(dev, shadow.files), served, compare_by):
                 bad("data", f"{where}: dev data differs from the source: {differs}")
 
-    runs = {r["id"]: r for r in journal.get("new_runs", [])}
+    runs = {r["id"]: r for r in flow.get("new_runs", [])}
     failbacks = [e for e in events if e.get("action") == "failback"]
     expected_failbacks = [f for f in faults if f.get("expect") == "fail-back"]
     if len(failbacks) != len(expected_failbacks):
         verdict.violations.append(
-            f"{len(expected_failbacks)} faults should each fail the flow back "
+            f"{key}: {len(expected_failbacks)} faults should each fail the flow back "
             f"({[f['kind'] for f in expected_failbacks]}); the history has {len(failbacks)}"
         )
     bound = bound_slots * float(journal["slot_seconds"])
-    index_of = {_time(e["slot"]): e["index"] for e in slots}
-
-    def slot_index(moment: datetime) -> int | None:
-        return index_of.get(moment)
-
+    index_of = {_time(e["slot"]): e["index"] for e in flow["slots"]}
     for event in failbacks:
         run = runs.get(str(event.get("run_id")))
         owns_from = _time((event.get("details") or {}).get("legacy_owns_from"))
         if run is None or owns_from is None:
-            verdict.violations.append(f"fail-back at {event.get('at')}: no failed run or slot")
+            at = event.get("at")
+            verdict.violations.append(f"{key} fail-back at {at}: no failed run or slot")
             continue
         # a failed or crashed run failed at its end; a run that never started (its worker was
         # stopped: Late, maybe run later) failed at its slot, when the driver stopped the worker
         state = str((run.get("state") or {}).get("type") or "")
         failed = _time(run.get("end_time")) if state in ("FAILED", "CRASHED") else None
         if failed is None:
-            at_slot = [f for f in expected_failbacks if f.get("slot") == slot_index(owns_from)]
+            at_slot = [f for f in expected_failbacks if f.get("slot") == index_of.get(owns_from)]
             failed = _time(at_slot[0].get("at")) if at_slot else _time(run.get("end_time"))
-        recovered = read_partition(prod, dataset, owns_from).files
+        recovered = read_partition(prod, dataset, owns_from, lag).files
         if failed is None or not recovered:
-            verdict.violations.append(f"fail-back of run {run['name']}: nothing recovered")
+            verdict.violations.append(f"{key} fail-back of run {run['name']}: nothing recovered")
             continue
-        landed = datetime.fromtimestamp(max(p.stat().st_mtime for p in recovered), UTC)
+        landed = max(prod.modified(p) for p in recovered)
         seconds = (landed - failed).total_seconds()
+        if seconds < -1:  # the file is older than the failure: not the recovery's
+            verdict.violations.append(
+                f"{key} fail-back of run {run['name']} ({owns_from:%Y%m%dT%H%M%S}): the slot's "
+                f"file was written {-seconds:.0f} s before the run failed, not recovered after it"
+            )
+            continue
         verdict.max_failback_seconds = max(verdict.max_failback_seconds, seconds)
         if seconds > bound:
             verdict.violations.append(
-                f"fail-back of run {run['name']} ({owns_from:%Y%m%dT%H%M%S}): recovered after "
-                f"{seconds:.0f} s, over the bound of {bound:.0f} s ({bound_slots} slots)"
+                f"{key} fail-back of run {run['name']} ({owns_from:%Y%m%dT%H%M%S}): recovered "
+                f"after {seconds:.0f} s, over the bound of {bound:.0f} s ({bound_slots} slots)"
             )
-    for fault in faults:
-        if fault.get("expect") == "refused" and not fault.get("refused"):
-            verdict.violations.append(f"slot {fault['slot']}: {fault['kind']} was not refused")
-    return verdict
+
+
+def storage_options_of(journal: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """How to read the journal's lakes: Azurite's connection string when they are there."""
+    if not journal.get("azurite_connection_string"):
+        return {}
+    options = {"connection_string": journal["azurite_connection_string"]}  # the public dev key
+    return {"dev": options, "prod": options}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,10 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.soak.check")
     parser.add_argument("journal", type=Path)
     parser.add_argument("--api-url", help="the source API (default: the journal's)")
+    parser.add_argument("--bound-slots", type=float, default=2, help="fail-back bound, in slots")
     args = parser.parse_args(argv)
     journal = json.loads(args.journal.read_text())
-    fetch = api_rows(args.api_url or journal["api_url"], journal["shop_token"], journal["endpoint"])
-    verdict = check(journal, fetch)
+    fetch = api_rows(args.api_url or journal["api_url"], journal["tokens"])
+    verdict = check(journal, fetch, args.bound_slots, storage_options_of(journal))
     for violation in verdict.violations:
         print(f"VIOLATION {violation}", file=sys.stderr)
     print(verdict.line)

@@ -4,8 +4,8 @@ Pure and deterministic: ``build_plan(seed, short)`` gives the same plan for the 
 failing soak is replayed with ``make soak SEED=n``. The driver (:mod:`devtools.soak.driver`)
 carries it out on real parts.
 
-The lifecycle of the soaked flow (``sales/products_snapshot``, one slot = one day of its
-``0 2 * * *`` legacy schedule): legacy -> shadow (3 slots, validated each slot) -> cutover (the
+The lifecycle of every soaked flow (one slot = one day of the daily legacy schedules; all flows
+move together): legacy -> shadow (3 slots, validated each slot) -> cutover (the
 real gate: 3 passing days) -> a fault that must fail it back -> shadow again -> ... -> cutover ->
 decommission. Each cycle's fail-back fault is drawn from the seed, as are the slots of the
 faults that must be refused or absorbed (set-env, stale redeploy, server restart, re-run and
@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 # faults that must make the cut-over flow fail back (and lose no slot)
-FAILBACK_FAULTS = ("http-5xx-storm", "sigkill-flow-run", "worker-stopped")
+FAILBACK_FAULTS = ("http-5xx-storm", "sigkill-flow-run", "worker-stopped", "lake-unwritable")
 SHADOW_SLOTS = 3  # the gate's validation.cutover_days: consecutive passing days before a cutover
 LOOKBACK_JUMP = 5  # days skipped after a fail-back: the next cutover is 8 days after the failure
 
@@ -62,7 +62,7 @@ class Plan:
 
 
 def build_plan(seed: int, short: bool = False) -> Plan:
-    """The plan of a full soak (3 fail-back cycles, every fault) or a short one (one cycle).
+    """The plan of a full soak (4 fail-back cycles, every fault) or a short one (one cycle).
 
     Full: slot 0 legacy; 1-3 shadow; then per cycle: cutover, the fail-back fault in the first
     cut-over slot, three shadow slots; after the last cycle two cut-over slots (a stale

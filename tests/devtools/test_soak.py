@@ -47,4 +47,6 @@ def test_the_short_soak_loses_nothing_and_writes_each_slot_once(tmp_path):
     journal = json.loads((tmp_path / "journal.json").read_text())
     kinds = [a["kind"] for a in journal["actions"]]
     assert kinds.count("cutover") == 1, kinds
-    assert journal["final_record"]["phase"] == "shadow"  # failed back, and it stayed there
+    [flow] = journal["flows"]
+    assert flow["key"] == "sales/products_snapshot" and journal["lake"] == "local"
+    assert flow["final_record"]["phase"] == "shadow"  # failed back, and it stayed there

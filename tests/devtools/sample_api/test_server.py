@@ -401,6 +401,17 @@ def test_admin_faults_api(api, client):
     assert api.clear_faults() == 1
 
 
+def test_faults_cleared_for_one_path_only(api):
+    """A soak ends one source's storm while another's goes on."""
+    api.inject_fault("/shop/v1/products", "500", 100)
+    api.inject_fault("/ledger/v1/transactions", "500", 100)
+    assert api.clear_faults("/shop/v1/products") == 1
+    assert [f["path"] for f in api._client().get("/_admin/faults").json()["faults"]] == [
+        "/ledger/v1/transactions"
+    ]
+    assert api.clear_faults() == 1
+
+
 def test_faults_given_at_start(api):
     from devtools.sample_api import parse_fault_spec
 
