@@ -104,6 +104,16 @@ def flow_key(project: str, flow: str) -> str:
     return f"{project}/{flow}"
 
 
+def variable_size(text: str) -> int:
+    """The length a Prefect server gives a Variable holding ``text``.
+
+    Prefect 3 counts the value's JSON encoding (every quote of a JSON text escaped: a record
+    of 4800 characters can count 5400, over the 5000 limit), 2.20 the text itself: this is the
+    larger, so a record that fits here fits on both lines.
+    """
+    return len(json.dumps(text))
+
+
 @dataclass(frozen=True)
 class PhaseEvent:
     """One change of phase (or one notable act in a phase): when, by whom or what, why."""
@@ -228,11 +238,14 @@ class PhaseRecord:
         )
 
     def fitted(self, max_chars: int, keep_min: int = 1) -> PhaseRecord:
-        """This record with reasons trimmed and the oldest events dropped until it fits."""
+        """This record with reasons trimmed and the oldest events dropped until it fits.
+
+        ``max_chars`` is counted as the server counts a Variable (:func:`variable_size`).
+        """
         record = replace(self, events=tuple(e.trimmed() for e in self.events))
-        while len(record.to_json()) > max_chars and len(record.events) > keep_min:
+        while variable_size(record.to_json()) > max_chars and len(record.events) > keep_min:
             record = replace(record, events=record.events[1:])
-        if len(record.to_json()) > max_chars:
+        if variable_size(record.to_json()) > max_chars:
             raise MigrationError(
                 f"the phase record of {self.key} does not fit in {max_chars} characters even "
                 "with one event; shorten the manifest entry's recovery section."

@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from flowlib.migration.manifest import FlowPlan, Manifests
-from flowlib.migration.model import MigrationError, ValidationRecord, iso
+from flowlib.migration.model import MigrationError, ValidationRecord, iso, variable_size
 from flowlib.migration.services import Services, default_services, describe
 from flowlib.validation.rules import (
     DatasetRules,
@@ -100,7 +100,9 @@ def merge_days(
 
 def _fit(record: ValidationRecord) -> ValidationRecord:
     """Drop the oldest days until the record fits a Prefect Variable."""
-    while record.days and len(json.dumps(record.to_dict(), separators=(",", ":"))) > RECORD_LIMIT:
+    while record.days and variable_size(json.dumps(record.to_dict(), separators=(",", ":"))) > (
+        RECORD_LIMIT
+    ):
         record = replace(record, days=record.days[1:])
     return record
 

@@ -83,3 +83,40 @@ def test_deployment_parameters_tags_schedules_and_runs(prefect_api):
     assert run_id not in [r.id for r in ops.flow_runs(dep.id, since=slot, state_types=["FAILED"])]
     with pytest.raises(DeploymentNotFound, match="make deploy"):
         ops.deployment("sales-products-snapshot/nope")
+
+
+def test_a_record_full_of_events_and_days_fits_the_server_on_both_lines(store):
+    """Fitted to the limit as the server counts it: Prefect 3 counts a text Variable's JSON
+    encoding, so a record dense with quotes (details, short reasons) must still be accepted.
+    The soak found this: on 3.x the second cutover of a flow failed, its record over 5000."""
+    from dataclasses import replace
+
+    from flowlib.migration.model import variable_size
+    from flowlib.migration.store import VARIABLE_VALUE_LIMIT
+    from flowlib.migration.validations import _fit
+
+    record = PhaseRecord("sales", "products_snapshot", "shadow", "2026-11-25T00:00:00+00:00", "a")
+    for i in range(60):
+        event = PhaseEvent(
+            at=f"2026-11-25T{i % 24:02d}:00:00+00:00",
+            phase="cutover",
+            previous="validated",
+            actor="soak",
+            reason="ok",
+            action="cutover",
+            details={f"k{j}": f"v{j}" for j in range(12)},
+        )
+        record = with_event(record, event)
+        store.write(record)  # refused by 3.x before the size was counted as the server does
+    back = store.read("sales", "products_snapshot")
+    assert back is not None and back.seq == 60 and back.events[-1] == record.events[-1].trimmed()
+    assert len(back.to_json()) < 4400 < variable_size(back.to_json()) <= VARIABLE_VALUE_LIMIT
+    days = [{"day": f"2026-{1 + i // 28:02d}-{1 + i % 28:02d}", "ok": True} for i in range(300)]
+    validation = ValidationRecord(
+        "sales", "products_snapshot", True, "PASSED", "2026-11-25T06:00:00+00:00", "v", days=days
+    )
+    fitted = _fit(validation)
+    store.write_validation(fitted)
+    stored = store.read_validation("sales", "products_snapshot")
+    assert stored == fitted and 0 < len(fitted.days) < 300
+    assert replace(fitted, days=[]) == replace(validation, days=[])
