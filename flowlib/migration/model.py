@@ -287,6 +287,10 @@ class ValidationRecord:
         """JSON-ready."""
         return asdict(self)
 
+    def to_json(self) -> str:
+        """Compact JSON (what the Prefect Variable holds)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ValidationRecord:
         """Read what :meth:`to_dict` wrote (unknown keys ignored)."""

@@ -200,7 +200,7 @@ class VariableStore:
         from prefect import get_client
 
         name = validation_variable(record.project, record.flow)
-        text = json.dumps(record.to_dict(), separators=(",", ":"), sort_keys=True)
+        text = record.to_json()
 
         async def write() -> None:
             async with get_client() as client:

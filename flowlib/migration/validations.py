@@ -15,7 +15,6 @@ latest validation less than :data:`MAX_AGE` old. Each problem names the days, sl
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import replace
@@ -100,9 +99,7 @@ def merge_days(
 
 def _fit(record: ValidationRecord) -> ValidationRecord:
     """Drop the oldest days until the record fits a Prefect Variable."""
-    while record.days and variable_size(json.dumps(record.to_dict(), separators=(",", ":"))) > (
-        RECORD_LIMIT
-    ):
+    while record.days and variable_size(record.to_json()) > RECORD_LIMIT:
         record = replace(record, days=record.days[1:])
     return record
 
